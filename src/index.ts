@@ -1,0 +1,2 @@
+// tscaffe's library API.
+export * from './proto/caffe.js';
