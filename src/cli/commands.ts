@@ -1,6 +1,20 @@
 // The registry of subcommands, by Caffe's tool names. Each command lives in its own module; add one import and one
 // entry per command.
 import type { Command } from './command.js';
+import { upgradeNetProtoText, upgradeSolverProtoText } from '../tools/upgrade_proto_text.js';
+import { convertMnistDataCommand } from '../tools/convert_mnist_data.js';
+import { computeImageMeanCommand } from '../tools/compute_image_mean.js';
+import { dataCommand } from '../tools/data_mnist.js';
+import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
 
 export const commands: Record<string, Command> = {
+  upgrade_net_proto_text: upgradeNetProtoText,
+  upgrade_solver_proto_text: upgradeSolverProtoText,
+  convert_mnist_data: convertMnistDataCommand,
+  compute_image_mean: computeImageMeanCommand,
+  data: dataCommand,
+  train: trainCommand,
+  test: testCommand,
+  time: timeCommand,
+  device_query: deviceQueryCommand,
 };

@@ -1,4 +1,4 @@
-// glog-format logging, as Caffe prints it: "I1126 04:23:53.123456 12345 solver.cpp:218] message".
+// glog-format logging, as Caffe prints it: "I20261126 04:23:53.123456 12345 solver.cpp:218] message".
 // Caffe log parsers key on the message text, so the prefix only has to keep glog's shape.
 export type Severity = 'I' | 'W' | 'E' | 'F';
 
@@ -27,7 +27,7 @@ function pad(n: number, w: number): string {
 
 export function glogPrefix(sev: Severity, source: string, now = new Date()): string {
   const us = pad(now.getMilliseconds() * 1000, 6);
-  return `${sev}${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)} ${pad(now.getHours(), 2)}:${pad(now.getMinutes(), 2)}:${pad(now.getSeconds(), 2)}.${us} ${String(process.pid).padStart(5, ' ')} ${source}]`;
+  return `${sev}${now.getFullYear()}${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)} ${pad(now.getHours(), 2)}:${pad(now.getMinutes(), 2)}:${pad(now.getSeconds(), 2)}.${us} ${String(process.pid).padStart(5, ' ')} ${source}]`;
 }
 
 function emit(sev: Severity, source: string, msg: string): void {

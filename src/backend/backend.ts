@@ -1,0 +1,96 @@
+// The backend interface: the primitive kernels every layer and solver does its heavy math through. Layers never see
+// how a backend computes; a new backend (WASM, WebGPU) implements this interface in its own folder.
+// Arrays are Float32Array views; offsets are expressed by the caller with subarray().
+
+export interface ConvGeometry {
+  channels: number;
+  height: number;
+  width: number;
+  kernelH: number;
+  kernelW: number;
+  padH: number;
+  padW: number;
+  strideH: number;
+  strideW: number;
+  dilationH: number;
+  dilationW: number;
+}
+
+export interface PoolGeometry {
+  num: number;
+  channels: number;
+  height: number;
+  width: number;
+  pooledH: number;
+  pooledW: number;
+  kernelH: number;
+  kernelW: number;
+  padH: number;
+  padW: number;
+  strideH: number;
+  strideW: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /**
+   * C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is M x K, op(B) is K x N, C is M x N.
+   * transA/transB: the stored matrix is the transpose (A stored K x M, B stored N x K).
+   */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  /** Caffe's im2col for one image: col is (C*kh*kw) x (outH*outW). */
+  im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void;
+  /** Caffe's col2im: accumulates col into im (im is zeroed first). */
+  col2im(col: Float32Array, g: ConvGeometry, im: Float32Array): void;
+  /** Max pooling; mask receives the argmax index within the input plane (as float, like Caffe's top mask). */
+  maxPoolForward(bottom: Float32Array, g: PoolGeometry, top: Float32Array, mask: Float32Array): void;
+  maxPoolBackward(topDiff: Float32Array, mask: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void;
+  avePoolForward(bottom: Float32Array, g: PoolGeometry, top: Float32Array): void;
+  avePoolBackward(topDiff: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void;
+  /** y = max(x, 0) + slope * min(x, 0). */
+  reluForward(x: Float32Array, y: Float32Array, slope: number): void;
+  /** dx = dy * (x > 0 ? 1 : slope). */
+  reluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, slope: number): void;
+  /** Softmax over the channel axis of an (outer, channels, inner) array. */
+  softmax(x: Float32Array, outer: number, channels: number, inner: number, y: Float32Array): void;
+  /** y += alpha * x */
+  axpy(alpha: number, x: Float32Array, y: Float32Array): void;
+  /** y = alpha * x + beta * y */
+  axpby(alpha: number, x: Float32Array, beta: number, y: Float32Array): void;
+  /** x *= alpha */
+  scal(alpha: number, x: Float32Array): void;
+  dot(x: Float32Array, y: Float32Array): number;
+  asum(x: Float32Array): number;
+  /** SGD with momentum: h = momentum * h + lr * g; g = h (Caffe's SGD ComputeUpdateValue). */
+  sgdUpdate(g: Float32Array, h: Float32Array, momentum: number, lr: number): void;
+  /** w -= g (Caffe's Blob::Update). */
+  applyUpdate(w: Float32Array, g: Float32Array): void;
+}
+
+let current: Backend | undefined;
+const factories = new Map<string, () => Backend>();
+
+export function registerBackend(name: string, make: () => Backend): void {
+  factories.set(name, make);
+}
+
+export function availableBackends(): string[] {
+  return [...factories.keys()];
+}
+
+/** The active backend (TSCAFFE_BACKEND or the default). */
+export function backend(): Backend {
+  if (!current) current = createBackend(process.env.TSCAFFE_BACKEND || 'ts');
+  return current;
+}
+
+export function createBackend(name: string): Backend {
+  const f = factories.get(name);
+  if (!f) throw new Error(`unknown backend '${name}' (available: ${availableBackends().join(', ')})`);
+  return f();
+}
+
+export function setBackend(b: Backend): void {
+  current = b;
+}

@@ -1,0 +1,212 @@
+// The reference backend: plain TypeScript loops over Float32Array. Every faster backend is tested against it.
+import type { Backend, ConvGeometry, PoolGeometry } from '../backend.js';
+import { registerBackend } from '../backend.js';
+import { gemm } from './gemm.js';
+
+function im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void {
+  const { channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW } = g;
+  const outH = Math.floor((height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH) + 1;
+  const outW = Math.floor((width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW) + 1;
+  let p = 0;
+  for (let c = 0; c < channels; c++) {
+    const plane = c * height * width;
+    for (let kh = 0; kh < kernelH; kh++) {
+      for (let kw = 0; kw < kernelW; kw++) {
+        let inRow = -padH + kh * dilationH;
+        for (let oh = 0; oh < outH; oh++, inRow += strideH) {
+          if (inRow < 0 || inRow >= height) {
+            col.fill(0, p, p + outW);
+            p += outW;
+            continue;
+          }
+          const rowBase = plane + inRow * width;
+          let inCol = -padW + kw * dilationW;
+          for (let ow = 0; ow < outW; ow++, inCol += strideW) {
+            col[p++] = inCol >= 0 && inCol < width ? im[rowBase + inCol]! : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+function col2im(col: Float32Array, g: ConvGeometry, im: Float32Array): void {
+  const { channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW } = g;
+  const outH = Math.floor((height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH) + 1;
+  const outW = Math.floor((width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW) + 1;
+  im.fill(0, 0, channels * height * width);
+  let p = 0;
+  for (let c = 0; c < channels; c++) {
+    const plane = c * height * width;
+    for (let kh = 0; kh < kernelH; kh++) {
+      for (let kw = 0; kw < kernelW; kw++) {
+        let inRow = -padH + kh * dilationH;
+        for (let oh = 0; oh < outH; oh++, inRow += strideH) {
+          if (inRow < 0 || inRow >= height) {
+            p += outW;
+            continue;
+          }
+          const rowBase = plane + inRow * width;
+          let inCol = -padW + kw * dilationW;
+          for (let ow = 0; ow < outW; ow++, inCol += strideW, p++) {
+            if (inCol >= 0 && inCol < width) im[rowBase + inCol]! += col[p]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+function maxPoolForward(bottom: Float32Array, g: PoolGeometry, top: Float32Array, mask: Float32Array): void {
+  const { num, channels, height, width, pooledH, pooledW, kernelH, kernelW, padH, padW, strideH, strideW } = g;
+  let t = 0;
+  for (let nc = 0; nc < num * channels; nc++) {
+    const base = nc * height * width;
+    for (let ph = 0; ph < pooledH; ph++) {
+      const hstart = Math.max(ph * strideH - padH, 0);
+      const hend = Math.min(ph * strideH - padH + kernelH, height);
+      for (let pw = 0; pw < pooledW; pw++, t++) {
+        const wstart = Math.max(pw * strideW - padW, 0);
+        const wend = Math.min(pw * strideW - padW + kernelW, width);
+        let best = -Infinity;
+        let arg = -1;
+        for (let h = hstart; h < hend; h++) {
+          for (let w = wstart; w < wend; w++) {
+            const idx = h * width + w;
+            const v = bottom[base + idx]!;
+            if (v > best) {
+              best = v;
+              arg = idx;
+            }
+          }
+        }
+        top[t] = best;
+        mask[t] = arg;
+      }
+    }
+  }
+}
+
+function maxPoolBackward(topDiff: Float32Array, mask: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void {
+  const { num, channels, height, width, pooledH, pooledW } = g;
+  bottomDiff.fill(0, 0, num * channels * height * width);
+  const plane = pooledH * pooledW;
+  for (let nc = 0; nc < num * channels; nc++) {
+    const base = nc * height * width;
+    const tb = nc * plane;
+    for (let i = 0; i < plane; i++) {
+      const m = mask[tb + i]!;
+      if (m >= 0) bottomDiff[base + m]! += topDiff[tb + i]!;
+    }
+  }
+}
+
+// Caffe's average pooling divides by the window size clipped to the padded input, not to the image.
+function avePool(g: PoolGeometry, visit: (nc: number, t: number, hs: number, he: number, ws: number, we: number, size: number) => void): void {
+  const { num, channels, height, width, pooledH, pooledW, kernelH, kernelW, padH, padW, strideH, strideW } = g;
+  let t = 0;
+  for (let nc = 0; nc < num * channels; nc++) {
+    for (let ph = 0; ph < pooledH; ph++) {
+      let hstart = ph * strideH - padH;
+      let hend = Math.min(hstart + kernelH, height + padH);
+      for (let pw = 0; pw < pooledW; pw++, t++) {
+        let wstart = pw * strideW - padW;
+        let wend = Math.min(wstart + kernelW, width + padW);
+        const size = (hend - hstart) * (wend - wstart);
+        visit(nc, t, Math.max(hstart, 0), Math.min(hend, height), Math.max(wstart, 0), Math.min(wend, width), size);
+      }
+    }
+  }
+}
+
+function avePoolForward(bottom: Float32Array, g: PoolGeometry, top: Float32Array): void {
+  const hw = g.height * g.width;
+  avePool(g, (nc, t, hs, he, ws, we, size) => {
+    let s = 0;
+    const base = nc * hw;
+    for (let h = hs; h < he; h++) for (let w = ws; w < we; w++) s += bottom[base + h * g.width + w]!;
+    top[t] = s / size;
+  });
+}
+
+function avePoolBackward(topDiff: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void {
+  const hw = g.height * g.width;
+  bottomDiff.fill(0, 0, g.num * g.channels * hw);
+  avePool(g, (nc, t, hs, he, ws, we, size) => {
+    const v = topDiff[t]! / size;
+    const base = nc * hw;
+    for (let h = hs; h < he; h++) for (let w = ws; w < we; w++) bottomDiff[base + h * g.width + w]! += v;
+  });
+}
+
+function softmax(x: Float32Array, outer: number, channels: number, inner: number, y: Float32Array): void {
+  for (let o = 0; o < outer; o++) {
+    const base = o * channels * inner;
+    for (let i = 0; i < inner; i++) {
+      let mx = -Infinity;
+      for (let c = 0; c < channels; c++) mx = Math.max(mx, x[base + c * inner + i]!);
+      let sum = 0;
+      for (let c = 0; c < channels; c++) {
+        const e = Math.exp(x[base + c * inner + i]! - mx);
+        y[base + c * inner + i] = e;
+        sum += e;
+      }
+      for (let c = 0; c < channels; c++) y[base + c * inner + i]! /= sum;
+    }
+  }
+}
+
+export function createTsBackend(): Backend {
+  return {
+    name: 'ts',
+    gemm,
+    im2col,
+    col2im,
+    maxPoolForward,
+    maxPoolBackward,
+    avePoolForward,
+    avePoolBackward,
+    reluForward(x, y, slope) {
+      const n = x.length;
+      if (slope === 0) for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : 0; }
+      else for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : v * slope; }
+    },
+    reluBackward(x, dy, dx, slope) {
+      const n = x.length;
+      for (let i = 0; i < n; i++) dx[i] = x[i]! > 0 ? dy[i]! : dy[i]! * slope;
+    },
+    softmax,
+    axpy(alpha, x, y) {
+      for (let i = 0; i < x.length; i++) y[i]! += alpha * x[i]!;
+    },
+    axpby(alpha, x, beta, y) {
+      for (let i = 0; i < x.length; i++) y[i] = alpha * x[i]! + beta * y[i]!;
+    },
+    scal(alpha, x) {
+      if (alpha === 0) x.fill(0);
+      else for (let i = 0; i < x.length; i++) x[i]! *= alpha;
+    },
+    dot(x, y) {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
+      return s;
+    },
+    asum(x) {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += Math.abs(x[i]!);
+      return s;
+    },
+    sgdUpdate(g, h, momentum, lr) {
+      for (let i = 0; i < g.length; i++) {
+        const v = momentum * h[i]! + lr * g[i]!;
+        h[i] = v;
+        g[i] = v;
+      }
+    },
+    applyUpdate(w, g) {
+      for (let i = 0; i < w.length; i++) w[i]! -= g[i]!;
+    },
+  };
+}
+
+registerBackend('ts', createTsBackend);

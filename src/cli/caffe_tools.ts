@@ -1,0 +1,227 @@
+// `tscaffe train | test | time | device_query`: Caffe's `caffe` tool with its flags and log lines.
+import type { NetParameter, SolverParameter } from '../proto/types.generated.js';
+import { readNetParamsFromTextFile, readSolverParamsFromTextFile } from '../proto/upgrade.js';
+import { readProtoBinary } from '../proto/io.js';
+import { has } from '../proto/caffe.js';
+import { Net } from '../net/net.js';
+import { Solver, type SolverAction } from '../solver/solver.js';
+import { backend } from '../backend/backend.js';
+import '../backend/ts/index.js';
+import { logger } from '../util/log.js';
+import { fmtG } from '../util/format.js';
+import type { Command } from './command.js';
+import { UsageError, type FlagSpec } from './flags.js';
+
+const f = Math.fround;
+
+const common: Record<string, FlagSpec> = {
+  gpu: { type: 'string', default: '', help: "Optional; run in GPU mode on given device IDs separated by ','. Use '-gpu all' to run on all available GPUs." },
+  level: { type: 'int', default: 0, help: 'Optional; network level.' },
+  stage: { type: 'string', default: '', help: 'Optional; network stages (not to be confused with phase), separated by \',\'.' },
+};
+
+function stagesOf(s: unknown): string[] {
+  return String(s ?? '').split(',').filter((x) => x.length > 0);
+}
+
+/** -gpu / solver_mode: GPU without a GPU backend: warn and run on the CPU, as the issue asks. */
+function selectDevice(gpuFlag: string, solver?: SolverParameter): void {
+  const l = logger('caffe.cpp:197');
+  let gpus = gpuFlag;
+  if (!gpus && solver && (solver.solver_mode ?? 1) === 1 && has(solver, 'solver_mode')) gpus = String(solver.device_id ?? 0);
+  if (gpus) {
+    logger('caffe.cpp:200').warn(`GPU requested (-gpu ${gpus}) but no GPU backend is available in this build: using the CPU.`);
+  }
+  l.info(`Use CPU. (backend: ${backend().name})`);
+}
+
+export function installSignalHandlers(sigint: string, sighup: string): { action: () => SolverAction; dispose: () => void } {
+  const parse = (v: string, flag: string): SolverAction => {
+    if (v === 'stop' || v === 'snapshot' || v === 'none') return v;
+    throw new UsageError(`-${flag} must be stop, snapshot or none (got '${v}')`);
+  };
+  const onInt = parse(sigint, 'sigint_effect');
+  const onHup = parse(sighup, 'sighup_effect');
+  let pending: SolverAction = 'none';
+  const hInt = () => { pending = onInt; };
+  const hHup = () => { pending = onHup; };
+  process.on('SIGINT', hInt);
+  process.on('SIGHUP', hHup);
+  return {
+    action: () => { const a = pending; pending = 'none'; return a; },
+    dispose: () => { process.off('SIGINT', hInt); process.off('SIGHUP', hHup); },
+  };
+}
+
+export const trainCommand: Command = {
+  summary: 'train or finetune a model (caffe train)',
+  usage: '-solver solver.prototxt [-snapshot X.solverstate | -weights A.caffemodel[,B]] [-gpu 0|0,1|all]',
+  flags: {
+    solver: { type: 'string', default: '', help: 'The solver definition protocol buffer text file.' },
+    snapshot: { type: 'string', default: '', help: 'Optional; the snapshot solver state to resume training.' },
+    weights: { type: 'string', default: '', help: "Optional; the pretrained weights to initialize finetuning, separated by ','. Cannot be set simultaneously with snapshot." },
+    iterations: { type: 'int', default: 0, help: 'Optional; override max_iter of the solver (0: keep).' },
+    sigint_effect: { type: 'string', default: 'stop', help: 'Optional; action to take when a SIGINT signal is received: snapshot, stop or none.' },
+    sighup_effect: { type: 'string', default: 'snapshot', help: 'Optional; action to take when a SIGHUP signal is received: snapshot, stop or none.' },
+    ...common,
+  },
+  async run({ flags }) {
+    const solverFile = String(flags.solver ?? '');
+    if (!solverFile) throw new UsageError('Need a solver definition to train.');
+    if (flags.snapshot && flags.weights) {
+      throw new UsageError('Give a snapshot to resume training or weights to finetune but not both.');
+    }
+    const sp = readSolverParamsFromTextFile<SolverParameter>(solverFile);
+    sp.train_state = { ...(sp.train_state ?? {}), level: Number(flags.level), stage: stagesOf(flags.stage) } as SolverParameter['train_state'];
+    if (Number(flags.iterations) > 0) sp.max_iter = Number(flags.iterations);
+    if (flags.weights) sp.weights = [...(sp.weights ?? []), ...String(flags.weights).split(',')];
+    selectDevice(String(flags.gpu ?? ''), sp);
+    const signals = installSignalHandlers(String(flags.sigint_effect), String(flags.sighup_effect));
+    try {
+      const solver = await Solver.create(sp, { requestedAction: signals.action });
+      try {
+        if (flags.snapshot) logger('caffe.cpp:235').info(`Resuming from ${flags.snapshot}`);
+        logger('caffe.cpp:239').info('Starting Optimization');
+        await solver.solve(flags.snapshot ? String(flags.snapshot) : undefined);
+        logger('caffe.cpp:250').info('Optimization Done.');
+      } finally {
+        await solver.close();
+      }
+    } finally {
+      signals.dispose();
+    }
+    return 0;
+  },
+};
+
+async function loadNet(model: string, phase: number, level: number, stages: string[], weights?: string): Promise<Net> {
+  const np = readNetParamsFromTextFile<NetParameter>(model);
+  const net = await Net.create(np, phase, {}, level, stages);
+  if (weights) for (const w of weights.split(',')) net.copyTrainedLayersFrom(readProtoBinary<NetParameter>(w, 'NetParameter'), w);
+  return net;
+}
+
+export const testCommand: Command = {
+  summary: 'score a model (caffe test)',
+  usage: '-model net.prototxt -weights w.caffemodel [-iterations 50]',
+  flags: {
+    model: { type: 'string', default: '', help: 'The model definition protocol buffer text file.' },
+    weights: { type: 'string', default: '', help: "The trained weights, separated by ','." },
+    iterations: { type: 'int', default: 50, help: 'The number of iterations to run.' },
+    ...common,
+  },
+  async run({ flags }) {
+    if (!flags.model) throw new UsageError('Need a model definition to score.');
+    if (!flags.weights) throw new UsageError('Need model weights to score.');
+    selectDevice(String(flags.gpu ?? ''));
+    const net = await loadNet(String(flags.model), 1, Number(flags.level), stagesOf(flags.stage), String(flags.weights));
+    const iters = Number(flags.iterations);
+    const l = logger('caffe.cpp:304');
+    logger('caffe.cpp:290').info(`Running for ${iters} iterations.`);
+    const scores: number[] = [];
+    const outIds: number[] = [];
+    let loss = 0;
+    try {
+      for (let i = 0; i < iters; i++) {
+        loss = f(loss + (await net.forward()));
+        let idx = 0;
+        net.outputBlobIndices.forEach((bid, j) => {
+          for (const v of net.blobs[bid]!.data) {
+            if (i === 0) { scores.push(v); outIds.push(j); } else scores[idx] = f(scores[idx]! + v);
+            idx++;
+            l.info(`Batch ${i}, ${net.blobNames[bid]} = ${fmtG(v)}`);
+          }
+        });
+      }
+    } finally {
+      await net.close();
+    }
+    logger('caffe.cpp:309').info(`Loss: ${fmtG(f(loss / iters))}`);
+    scores.forEach((s, i) => {
+      const bid = net.outputBlobIndices[outIds[i]!]!;
+      const w = net.blobLossWeights[bid] ?? 0;
+      const mean = f(s / iters);
+      logger('caffe.cpp:321').info(`${net.blobNames[bid]} = ${fmtG(mean)}${w ? ` (* ${fmtG(w)} = ${fmtG(f(w * mean))} loss)` : ''}`);
+    });
+    return 0;
+  },
+};
+
+export const timeCommand: Command = {
+  summary: 'benchmark model execution time (caffe time)',
+  usage: '-model net.prototxt [-iterations 50] [-phase TRAIN|TEST]',
+  flags: {
+    model: { type: 'string', default: '', help: 'The model definition protocol buffer text file.' },
+    iterations: { type: 'int', default: 50, help: 'The number of iterations to run.' },
+    phase: { type: 'string', default: 'TRAIN', help: 'Optional; network phase (TRAIN or TEST).' },
+    ...common,
+  },
+  async run({ flags }) {
+    if (!flags.model) throw new UsageError('Need a model definition to time.');
+    const phaseName = String(flags.phase).toUpperCase();
+    if (phaseName !== 'TRAIN' && phaseName !== 'TEST') throw new UsageError(`-phase must be TRAIN or TEST, got '${flags.phase}'`);
+    selectDevice(String(flags.gpu ?? ''));
+    const net = await loadNet(String(flags.model), phaseName === 'TRAIN' ? 0 : 1, Number(flags.level), stagesOf(flags.stage));
+    const l = logger('caffe.cpp:352');
+    const iters = Number(flags.iterations);
+    try {
+      l.info('Performing Forward');
+      const initial = await net.forward();
+      l.info(`Initial loss: ${fmtG(initial)}`);
+      l.info('Performing Backward');
+      net.backward();
+      l.info('*** Benchmark begins ***');
+      l.info(`Testing for ${iters} iterations.`);
+      const n = net.layers.length;
+      const fwd = new Float64Array(n), bwd = new Float64Array(n);
+      let fwdTotal = 0, bwdTotal = 0;
+      const t0 = performance.now();
+      for (let j = 0; j < iters; j++) {
+        const it = performance.now();
+        await net.prefetch();
+        let t = performance.now();
+        for (let i = 0; i < n; i++) {
+          const s = performance.now();
+          net.layers[i]!.forwardWithLoss(net.bottomVecs[i]!, net.topVecs[i]!);
+          fwd[i]! += performance.now() - s;
+        }
+        fwdTotal += performance.now() - t;
+        t = performance.now();
+        for (let i = n - 1; i >= 0; i--) {
+          const s = performance.now();
+          net.layers[i]!.backward(net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!);
+          bwd[i]! += performance.now() - s;
+        }
+        bwdTotal += performance.now() - t;
+        l.info(`Iteration: ${j + 1} forward-backward time: ${fmtG(performance.now() - it)} ms.`);
+      }
+      const total = performance.now() - t0;
+      l.info('Average time per layer: ');
+      for (let i = 0; i < n; i++) {
+        l.info(`${net.layerNames[i]!.padStart(10)}\tforward: ${fmtG(fwd[i]! / iters)} ms.`);
+        l.info(`${net.layerNames[i]!.padStart(10)}\tbackward: ${fmtG(bwd[i]! / iters)} ms.`);
+      }
+      l.info(`Average Forward pass: ${fmtG(fwdTotal / iters)} ms.`);
+      l.info(`Average Backward pass: ${fmtG(bwdTotal / iters)} ms.`);
+      l.info(`Average Forward-Backward: ${fmtG(total / iters)} ms.`);
+      l.info(`Total Time: ${fmtG(total)} ms.`);
+      l.info('*** Benchmark ends ***');
+    } finally {
+      await net.close();
+    }
+    return 0;
+  },
+};
+
+export const deviceQueryCommand: Command = {
+  summary: 'show GPU diagnostic information (caffe device_query)',
+  usage: '[-gpu 0]',
+  flags: { gpu: common.gpu! },
+  async run() {
+    const l = logger('caffe.cpp:129');
+    l.info('Querying GPUs');
+    l.warn('No GPU adapter: this build of tscaffe has no GPU backend yet; training runs on the CPU.');
+    l.info(`CPU backend: ${backend().name}`);
+    return 0;
+  },
+};

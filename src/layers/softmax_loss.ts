@@ -1,0 +1,86 @@
+// SoftmaxWithLoss: softmax then multinomial logistic loss, with ignore_label and Caffe's normalization modes.
+import type { SoftmaxParameter } from '../proto/types.generated.js';
+import { has, paramOf } from '../proto/caffe.js';
+import { Blob } from '../blob/blob.js';
+import { backend } from '../backend/backend.js';
+import { Layer, registerLayer } from './layer.js';
+import { lossParam, normalizationMode, normalizer } from './loss_util.js';
+
+const FLT_MIN = 1.17549435e-38;
+
+export class SoftmaxWithLossLayer extends Layer {
+  private prob = new Blob();
+  private axis = 1;
+  private outer = 0;
+  private inner = 0;
+  private ignoreLabel: number | undefined;
+  private mode = 1;
+
+  override exactNumBottomBlobs(): number { return 2; }
+  override minTopBlobs(): number { return 1; }
+  override maxTopBlobs(): number { return 2; }
+  override allowForceBackward(i: number): boolean { return i !== 1; }
+  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
+
+  override layerSetUp(): void {
+    const lp = lossParam(this.param);
+    this.ignoreLabel = has(lp, 'ignore_label') ? lp.ignore_label! : undefined;
+    this.mode = normalizationMode(lp);
+  }
+
+  reshape(bottom: Blob[], top: Blob[]): void {
+    const sp = paramOf<SoftmaxParameter>('SoftmaxParameter', this.param.softmax_param);
+    const b = bottom[0]!;
+    this.axis = b.canonicalAxis(sp.axis ?? 1);
+    this.outer = b.count(0, this.axis);
+    this.inner = b.count(this.axis + 1);
+    if (this.outer * this.inner !== bottom[1]!.count()) {
+      throw new Error(`Layer ${this.name}: number of labels must match number of predictions; e.g., if softmax axis == 1 and prediction shape is (N, C, H, W), label count (number of labels) must be N*H*W, with integer values in {0, 1, ..., C-1} (prediction ${b.shapeString()}, labels ${bottom[1]!.shapeString()})`);
+    }
+    this.prob.reshapeLike(b);
+    top[0]!.reshape([]);
+    if (top.length > 1) top[1]!.reshapeLike(b);
+  }
+
+  forward(bottom: Blob[], top: Blob[]): void {
+    const C = bottom[0]!.shape[this.axis]!;
+    backend().softmax(bottom[0]!.data, this.outer, C, this.inner, this.prob.data);
+    const p = this.prob.data, label = bottom[1]!.data;
+    let loss = 0, count = 0;
+    for (let i = 0; i < this.outer; i++) {
+      for (let j = 0; j < this.inner; j++) {
+        const l = Math.trunc(label[i * this.inner + j]!);
+        if (this.ignoreLabel !== undefined && l === this.ignoreLabel) continue;
+        if (l < 0 || l >= C) throw new Error(`Layer ${this.name}: label ${l} out of range [0, ${C})`);
+        loss -= Math.log(Math.max(p[i * C * this.inner + l * this.inner + j]!, FLT_MIN));
+        count++;
+      }
+    }
+    top[0]!.data[0] = loss / normalizer(this.mode, this.outer, this.inner, count);
+    if (top.length === 2) top[1]!.data.set(p);
+  }
+
+  backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name}: cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const C = bottom[0]!.shape[this.axis]!;
+    const dx = bottom[0]!.diff, label = bottom[1]!.data;
+    dx.set(this.prob.data);
+    let count = 0;
+    for (let i = 0; i < this.outer; i++) {
+      for (let j = 0; j < this.inner; j++) {
+        const l = Math.trunc(label[i * this.inner + j]!);
+        if (this.ignoreLabel !== undefined && l === this.ignoreLabel) {
+          for (let c = 0; c < C; c++) dx[i * C * this.inner + c * this.inner + j] = 0;
+        } else {
+          dx[i * C * this.inner + l * this.inner + j]! -= 1;
+          count++;
+        }
+      }
+    }
+    const scale = top[0]!.diff[0]! / normalizer(this.mode, this.outer, this.inner, count);
+    backend().scal(scale, dx);
+  }
+}
+
+registerLayer('SoftmaxWithLoss', SoftmaxWithLossLayer);

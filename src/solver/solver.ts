@@ -1,0 +1,393 @@
+// Solver: Caffe's training loop (Solver::Solve/Step/Test/Snapshot/Restore) with its log lines, and the SGD family's
+// ApplyUpdate (learning rate, gradient clipping, normalization, regularization, update rule).
+import type { NetParameter, NetState, SolverParameter, SolverState } from '../proto/types.generated.js';
+import { createMessage, has } from '../proto/caffe.js';
+import { readProtoBinary, writeProtoBinaryAtomic } from '../proto/io.js';
+import { printTextProto } from '../proto/textformat.js';
+import { readNetParamsFromTextFile } from '../proto/upgrade.js';
+import { Net } from '../net/net.js';
+import { Blob } from '../blob/blob.js';
+import { backend } from '../backend/backend.js';
+import { logger } from '../util/log.js';
+import { fmtG } from '../util/format.js';
+import { setRandomSeed } from '../util/rng.js';
+import { LearningRate } from './lr_policy.js';
+import { createUpdateRule, type UpdateRule } from './updates.js';
+
+const f = Math.fround;
+const logS = logger('solver.cpp:239');
+const logT = logger('solver.cpp:414');
+const logU = logger('sgd_solver.cpp:112');
+
+/** What a signal asks the solver to do (Caffe's SolverAction). */
+export type SolverAction = 'none' | 'stop' | 'snapshot';
+
+export interface SolverOptions {
+  /** Polled once per iteration (and per test iteration), like Caffe's action callback for SIGINT/SIGHUP. */
+  requestedAction?: () => SolverAction;
+  /** Called after each iteration with the iteration number and smoothed loss (progress reporting). */
+  onIteration?: (iter: number, loss: number) => void;
+  /** Called after each test pass with named scores. */
+  onTest?: (iter: number, scores: { name: string; value: number }[]) => void;
+  /** Called with each snapshot's file names. */
+  onSnapshot?: (files: { model: string; state: string }) => void;
+  verbose?: boolean;
+}
+
+export class Solver {
+  net!: Net;
+  testNets: Net[] = [];
+  iter = 0;
+  history: Blob[] = [];
+  smoothedLoss = 0;
+  requestedEarlyExit = false;
+  private losses: number[] = [];
+  private readonly lr: LearningRate;
+  private readonly rule: UpdateRule;
+
+  private constructor(readonly param: SolverParameter, private readonly opts: SolverOptions) {
+    this.lr = new LearningRate(param);
+    this.rule = createUpdateRule(param);
+  }
+
+  get type(): string {
+    return this.rule.type;
+  }
+
+  static async create(param: SolverParameter, opts: SolverOptions = {}): Promise<Solver> {
+    const s = new Solver(param, opts);
+    await s.init();
+    return s;
+  }
+
+  private async init(): Promise<void> {
+    const p = this.param;
+    logger('solver.cpp:45').info(`Initializing solver from parameters: \n${printTextProto(p, 'SolverParameter')}`);
+    if ((p.average_loss ?? 1) < 1) throw new Error('solver: average_loss should be non-negative (>= 1)');
+    if (has(p, 'random_seed') && (p.random_seed ?? -1) >= 0) setRandomSeed(p.random_seed!);
+    await this.initTrainNet();
+    await this.initTestNets();
+    const n = this.net.learnableParams.length;
+    for (let s = 0; s < this.rule.historySets; s++) {
+      for (const b of this.net.learnableParams) this.history.push(new Blob([...b.shape]));
+    }
+    void n;
+    logger('solver.cpp:57').info('Solver scaffolding done.');
+  }
+
+  private async initTrainNet(): Promise<void> {
+    const p = this.param;
+    const n = +has(p, 'net') + +has(p, 'net_param') + +has(p, 'train_net') + +has(p, 'train_net_param');
+    if (n < 1) throw new Error('SolverParameter must specify a train net using one of these fields: net, net_param, train_net, train_net_param');
+    if (n > 1) throw new Error('SolverParameter must not contain more than one of these fields specifying a train_net: net, net_param, train_net, train_net_param');
+    const l = logger('solver.cpp:102');
+    let netParam: NetParameter;
+    if (has(p, 'train_net_param')) {
+      l.info('Creating training net specified in train_net_param.');
+      netParam = p.train_net_param!;
+    } else if (has(p, 'train_net')) {
+      l.info(`Creating training net from train_net file: ${p.train_net}`);
+      netParam = readNetParamsFromTextFile(p.train_net!);
+    } else if (has(p, 'net_param')) {
+      l.info('Creating training net specified in net_param.');
+      netParam = p.net_param!;
+    } else {
+      l.info(`Creating training net from net file: ${p.net}`);
+      netParam = readNetParamsFromTextFile(p.net!);
+    }
+    const state = createMessage<NetState>('NetState', { phase: 0 });
+    mergeState(state, netParam.state);
+    mergeState(state, p.train_state);
+    const np = createMessage<NetParameter>('NetParameter', { ...netParam, state });
+    this.net = await Net.create(np, undefined, { verbose: this.opts.verbose });
+    for (const w of p.weights ?? []) this.loadWeights(this.net, w);
+  }
+
+  private async initTestNets(): Promise<void> {
+    const p = this.param;
+    const generic = has(p, 'net') || has(p, 'net_param');
+    const testParams = p.test_net_param ?? [];
+    const testFiles = p.test_net ?? [];
+    const numTestNets = testParams.length + testFiles.length;
+    const testIter = p.test_iter ?? [];
+    if (generic) {
+      if (testIter.length < numTestNets) throw new Error('solver: test_iter must be specified for each test network.');
+    } else if (testIter.length !== numTestNets) throw new Error('solver: test_iter must be specified for each test network.');
+    const instances = numTestNets + (generic ? testIter.length - numTestNets : 0);
+    const states = p.test_state ?? [];
+    if (states.length && states.length !== instances) throw new Error('solver: test_state must be unspecified or specified once per test net.');
+    if (instances && !((p.test_interval ?? 0) > 0)) throw new Error('solver: test_interval must be > 0 when test nets are given');
+    const sources: { what: string; load: () => NetParameter }[] = [];
+    for (const t of testParams) sources.push({ what: 'test_net_param', load: () => t });
+    for (const file of testFiles) sources.push({ what: `test_net file: ${file}`, load: () => readNetParamsFromTextFile(file) });
+    for (let i = numTestNets; i < instances; i++) {
+      if (has(p, 'net_param')) sources.push({ what: 'net_param', load: () => p.net_param! });
+      else sources.push({ what: `net file: ${p.net}`, load: () => readNetParamsFromTextFile(p.net!) });
+    }
+    for (let i = 0; i < sources.length; i++) {
+      logger('solver.cpp:190').info(`Creating test net (#${i}) specified by ${sources[i]!.what}`);
+      const netParam = sources[i]!.load();
+      const state = createMessage<NetState>('NetState', { phase: 1 });
+      mergeState(state, netParam.state);
+      mergeState(state, states[i]);
+      const np = createMessage<NetParameter>('NetParameter', { ...netParam, state });
+      const net = await Net.create(np, undefined, { verbose: this.opts.verbose });
+      for (const w of p.weights ?? []) this.loadWeights(net, w);
+      this.testNets.push(net);
+    }
+  }
+
+  private loadWeights(net: Net, files: string): void {
+    for (const file of files.split(',')) {
+      const trained = readProtoBinary<NetParameter>(file, 'NetParameter');
+      net.copyTrainedLayersFrom(trained, file);
+    }
+  }
+
+  /** Caffe's Solver::Solve: optionally resume, train to max_iter, final snapshot and test. */
+  async solve(resumeFile?: string): Promise<void> {
+    const p = this.param;
+    logger('solver.cpp:300').info(`Solving ${this.net.name}`);
+    logger('solver.cpp:301').info(`Learning Rate Policy: ${p.lr_policy ?? 'fixed'}`);
+    this.requestedEarlyExit = false;
+    if (resumeFile) {
+      logger('solver.cpp:306').info(`Restoring previous solver status from ${resumeFile}`);
+      this.restore(resumeFile);
+    }
+    await this.step((p.max_iter ?? 0) - this.iter);
+    const snap = p.snapshot ?? 0;
+    if ((p.snapshot_after_train ?? true) && (!snap || this.iter % snap !== 0)) this.snapshot();
+    if (this.requestedEarlyExit) {
+      logger('solver.cpp:320').info('Optimization stopped early.');
+      return;
+    }
+    const display = p.display ?? 0;
+    if (display && this.iter % display === 0) {
+      await this.net.prefetch();
+      const loss = this.net.forwardFromTo();
+      this.updateSmoothedLoss(loss, this.iter, p.average_loss ?? 1);
+      logger('solver.cpp:327').info(`Iteration ${this.iter}, loss = ${fmtG(this.smoothedLoss)}`);
+    }
+    const ti = p.test_interval ?? 0;
+    if (ti && this.iter % ti === 0) await this.testAll();
+    logger('solver.cpp:332').info('Optimization Done.');
+  }
+
+  async step(iters: number): Promise<void> {
+    const p = this.param;
+    const startIter = this.iter;
+    const stopIter = this.iter + iters;
+    const averageLoss = p.average_loss ?? 1;
+    const display = p.display ?? 0;
+    const iterSize = p.iter_size ?? 1;
+    this.losses = [];
+    this.smoothedLoss = 0;
+    let timer = performance.now();
+    let iterationsLast = this.iter;
+    while (this.iter < stopIter) {
+      this.net.clearParamDiffs();
+      const ti = p.test_interval ?? 0;
+      if (ti && this.iter % ti === 0 && (this.iter > 0 || (p.test_initialization ?? true))) {
+        await this.testAll();
+        if (this.requestedEarlyExit) break;
+      }
+      const doDisplay = display > 0 && this.iter % display === 0;
+      let loss = 0;
+      for (let i = 0; i < iterSize; i++) loss += await this.net.forwardBackward();
+      loss /= iterSize;
+      this.updateSmoothedLoss(loss, startIter, averageLoss);
+      if (doDisplay) {
+        const lapse = (performance.now() - timer) / 1000;
+        const perS = (this.iter - iterationsLast) / (lapse || 1);
+        logS.info(`Iteration ${this.iter} (${fmtG(perS)} iter/s, ${fmtG(lapse)}s/${display} iters), loss = ${fmtG(this.smoothedLoss)}`);
+        timer = performance.now();
+        iterationsLast = this.iter;
+        this.logOutputs(this.net, (i, name, v, w) =>
+          logger('solver.cpp:258').info(`    Train net output #${i}: ${name} = ${fmtG(v)}${w ? ` (* ${fmtG(w)} = ${fmtG(f(w * v))} loss)` : ''}`));
+      }
+      this.applyUpdate(doDisplay);
+      this.iter++;
+      this.opts.onIteration?.(this.iter, this.smoothedLoss);
+      const request = this.opts.requestedAction?.() ?? 'none';
+      const snap = p.snapshot ?? 0;
+      if ((snap && this.iter % snap === 0) || request === 'snapshot') this.snapshot();
+      if (request === 'stop') {
+        this.requestedEarlyExit = true;
+        break;
+      }
+    }
+  }
+
+  private logOutputs(net: Net, emit: (index: number, name: string, value: number, weight: number) => void): void {
+    let k = 0;
+    net.outputBlobIndices.forEach((id) => {
+      const b = net.blobs[id]!;
+      const w = net.blobLossWeights[id] ?? 0;
+      for (const v of b.data) emit(k++, net.blobNames[id]!, v, w);
+    });
+  }
+
+  private updateSmoothedLoss(loss: number, startIter: number, averageLoss: number): void {
+    if (this.losses.length < averageLoss) {
+      this.losses.push(loss);
+      const n = this.losses.length;
+      this.smoothedLoss = (this.smoothedLoss * (n - 1) + loss) / n;
+    } else {
+      const idx = (this.iter - startIter) % averageLoss;
+      this.smoothedLoss += (loss - this.losses[idx]!) / averageLoss;
+      this.losses[idx] = loss;
+    }
+  }
+
+  /** The current learning rate (Caffe's GetLearningRate). */
+  learningRate(): number {
+    return this.lr.rate(this.iter);
+  }
+
+  private applyUpdate(display: boolean): void {
+    const p = this.param;
+    const rate = this.lr.rate(this.iter);
+    if (display) logU.info(`Iteration ${this.iter}, lr = ${fmtG(rate)}`);
+    this.clipGradients();
+    const params = this.net.learnableParams;
+    const iterSize = p.iter_size ?? 1;
+    const be = backend();
+    const wd = p.weight_decay ?? 0;
+    const reg = p.regularization_type ?? 'L2';
+    if (reg !== 'L2' && reg !== 'L1') throw new Error(`solver: unknown regularization_type '${reg}' (L1 or L2)`);
+    const n = params.length;
+    params.forEach((blob, i) => {
+      const g = blob.diff;
+      if (iterSize > 1) be.scal(1 / iterSize, g);
+      const localDecay = wd * this.net.paramsWeightDecay[i]!;
+      if (localDecay) {
+        const w = blob.data;
+        if (reg === 'L2') be.axpy(localDecay, w, g);
+        else for (let k = 0; k < g.length; k++) g[k]! += localDecay * Math.sign(w[k]!);
+      }
+      const hist = [];
+      for (let s = 0; s < this.rule.historySets; s++) hist.push(this.history[s * n + i]!.data);
+      this.rule.update(i, g, hist, rate * this.net.paramsLr[i]!, this.iter);
+    });
+    for (const blob of params) be.applyUpdate(blob.data, blob.diff);
+  }
+
+  private clipGradients(): void {
+    const clip = this.param.clip_gradients ?? -1;
+    if (clip < 0) return;
+    let sumsq = 0;
+    for (const b of this.net.learnableParams) sumsq += b.sumsqDiff();
+    const l2 = Math.sqrt(sumsq);
+    if (l2 > clip) {
+      const scale = clip / l2;
+      logger('sgd_solver.cpp:92').info(`Gradient clipping: scaling down gradients (L2 norm ${fmtG(l2)} > ${fmtG(clip)}) by scale factor ${fmtG(scale)}`);
+      for (const b of this.net.learnableParams) backend().scal(scale, b.diff);
+    }
+  }
+
+  async testAll(): Promise<void> {
+    for (let i = 0; i < this.testNets.length && !this.requestedEarlyExit; i++) await this.test(i);
+  }
+
+  /** One test pass of test net `id` over test_iter batches, logged like Caffe. Returns the mean scores. */
+  async test(id: number): Promise<{ name: string; value: number }[]> {
+    logger('solver.cpp:347').info(`Iteration ${this.iter}, Testing net (#${id})`);
+    const net = this.testNets[id]!;
+    net.shareTrainedLayersWith(this.net);
+    const iters = this.param.test_iter![id]!;
+    const computeLoss = this.param.test_compute_loss ?? false;
+    let loss = 0;
+    const scores: number[] = [];
+    const outIds: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const request = this.opts.requestedAction?.() ?? 'none';
+      if (request === 'snapshot') this.snapshot();
+      if (request === 'stop') {
+        this.requestedEarlyExit = true;
+        break;
+      }
+      const iterLoss = await net.forward();
+      if (computeLoss) loss = f(loss + iterLoss);
+      let k = 0;
+      net.outputBlobIndices.forEach((bid, j) => {
+        for (const v of net.blobs[bid]!.data) {
+          if (i === 0) { scores.push(v); outIds.push(j); }
+          else scores[k] = f(scores[k]! + v);
+          k++;
+        }
+      });
+    }
+    if (this.requestedEarlyExit) {
+      logger('solver.cpp:366').info('Test interrupted.');
+      return [];
+    }
+    if (computeLoss) logger('solver.cpp:400').info(`Test loss: ${fmtG(loss / iters)}`);
+    const result = scores.map((s, i) => {
+      const bid = net.outputBlobIndices[outIds[i]!]!;
+      const name = net.blobNames[bid]!;
+      const w = net.blobLossWeights[bid] ?? 0;
+      const mean = f(s / iters);
+      logT.info(`    Test net output #${i}: ${name} = ${fmtG(mean)}${w ? ` (* ${fmtG(w)} = ${fmtG(f(w * mean))} loss)` : ''}`);
+      return { name, value: mean };
+    });
+    this.opts.onTest?.(this.iter, result);
+    return result;
+  }
+
+  snapshotFilename(ext: string): string {
+    return `${this.param.snapshot_prefix ?? ''}_iter_${this.iter}${ext}`;
+  }
+
+  /** Write <prefix>_iter_N.caffemodel and .solverstate (binary, atomically). HDF5 snapshots are not supported. */
+  snapshot(): { model: string; state: string } {
+    if ((this.param.snapshot_format ?? 1) !== 1) throw new Error('solver: snapshot_format HDF5 is not supported; use BINARYPROTO');
+    if (!has(this.param, 'snapshot_prefix')) {
+      logger('solver.cpp:450').warn('snapshot_prefix is not set: snapshots go to the current directory with an empty prefix');
+    }
+    const model = this.snapshotFilename('.caffemodel');
+    logger('solver.cpp:464').info(`Snapshotting to binary proto file ${model}`);
+    writeProtoBinaryAtomic(model, 'NetParameter', this.net.toProto(this.param.snapshot_diff ?? false));
+    const state = this.snapshotFilename('.solverstate');
+    logger('sgd_solver.cpp:284').info(`Snapshotting solver state to binary proto file ${state}`);
+    const st: SolverState = {
+      iter: this.iter,
+      learned_net: model,
+      history: this.history.map((h) => h.toProto()),
+      current_step: this.lr.currentStep,
+    };
+    writeProtoBinaryAtomic(state, 'SolverState', st);
+    const files = { model, state };
+    this.opts.onSnapshot?.(files);
+    return files;
+  }
+
+  /** Resume from a .solverstate: iteration, learned weights (learned_net), lr step and update history. */
+  restore(stateFile: string): void {
+    if (stateFile.endsWith('.h5')) throw new Error(`${stateFile}: HDF5 solver states are not supported`);
+    const st = readProtoBinary<SolverState>(stateFile, 'SolverState');
+    this.iter = st.iter ?? 0;
+    if (has(st, 'learned_net')) {
+      const trained = readProtoBinary<NetParameter>(st.learned_net!, 'NetParameter');
+      this.net.copyTrainedLayersFrom(trained, st.learned_net!);
+    }
+    this.lr.currentStep = st.current_step ?? 0;
+    const hist = st.history ?? [];
+    if (hist.length !== this.history.length) {
+      throw new Error(`${stateFile}: Incorrect length of history blobs (${hist.length}, the ${this.type} solver needs ${this.history.length})`);
+    }
+    logger('sgd_solver.cpp:318').info('SGDSolver: restoring history');
+    hist.forEach((h, i) => this.history[i]!.fromProto(h, false, `${stateFile} history ${i}`));
+  }
+
+  async close(): Promise<void> {
+    await this.net.close();
+    for (const n of this.testNets) await n.close();
+  }
+}
+
+function mergeState(dst: NetState, src: NetState | null | undefined): void {
+  if (!src) return;
+  if (has(src, 'phase')) dst.phase = src.phase!;
+  if (has(src, 'level')) dst.level = src.level!;
+  if (src.stage?.length) dst.stage = [...(dst.stage ?? []), ...src.stage];
+}
