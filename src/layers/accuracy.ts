@@ -45,14 +45,10 @@ export class AccuracyLayer extends Layer {
         if (this.ignoreLabel !== undefined && l === this.ignoreLabel) continue;
         if (l < 0 || l >= C) throw new Error(`Layer ${this.name}: label ${l} out of range [0, ${C})`);
         if (perClassN) perClassN[l]!++;
-        // The label is in the top k when fewer than k classes score strictly higher (ties favour the label,
-        // as Caffe's partial sort by (value, index) does for equal scores at lower indices... close enough).
+        // Caffe counts every class scoring >= the true class (itself included, so ties count against it).
         const v = x[i * C * inner + l * inner + j]!;
-        let higher = 0;
-        for (let c = 0; c < C && higher < this.topK; c++) {
-          const w = x[i * C * inner + c * inner + j]!;
-          if (w > v || (w === v && c > l)) higher++;
-        }
+        let higher = -1;
+        for (let c = 0; c < C && higher < this.topK; c++) if (x[i * C * inner + c * inner + j]! >= v) higher++;
         if (higher < this.topK) {
           correct++;
           if (perClass) perClass[l]!++;
@@ -60,7 +56,7 @@ export class AccuracyLayer extends Layer {
         count++;
       }
     }
-    top[0]!.data[0] = count === 0 ? 0 : correct / count;
+    top[0]!.data[0] = count === 0 ? 0 : Math.fround(correct / count);
     if (perClass && perClassN) for (let c = 0; c < C; c++) top[1]!.data[c] = perClassN[c] ? perClass[c]! / perClassN[c]! : 0;
   }
 
