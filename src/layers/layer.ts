@@ -100,11 +100,14 @@ export abstract class Layer {
   }
 
   private setLossWeights(top: Blob[]): void {
+    // Caffe's LossLayer::LayerSetUp writes the default weight into the layer's parameter (so snapshots carry
+    // `loss_weight: 1`); other tops default to 0.
+    if (!(this.param.loss_weight ?? []).length && this.defaultLossWeight(0) !== 0) this.param.loss_weight = [this.defaultLossWeight(0)];
     const given = this.param.loss_weight ?? [];
-    if (given.length && given.length !== top.length) {
+    if (given.length > top.length) {
       throw new Error(`Layer ${this.name}: loss_weight must be unspecified or given once per top blob`);
     }
-    this.lossWeights = top.map((_, i) => (given.length ? given[i]! : this.defaultLossWeight(i)));
+    this.lossWeights = top.map((_, i) => given[i] ?? 0);
     // Caffe stores the loss weight in the top's diff so backward starts from it.
     top.forEach((t, i) => {
       const w = this.lossWeights[i]!;

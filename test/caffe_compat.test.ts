@@ -1,0 +1,116 @@
+// tscaffe against real Caffe's own outputs (../shared/vectors): snapshots, `test` scores and training losses.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { main } from '../src/cli/main.js';
+import { setLogSink } from '../src/util/log.js';
+import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
+import { copyVector, scratchDir, vector } from './helpers.js';
+
+let work = '';
+
+before(async () => {
+  work = scratchDir('tscaffe-compat-');
+  await ensureMnistLmdb(work, { progress: false });
+  for (const f of ['lenet_train_test.prototxt', 'lenet_solver_init.prototxt', 'lenet_iter_100.caffemodel', 'lenet_iter_100.solverstate']) {
+    cpSync(vector(f), path.join(work, f));
+  }
+  mkdirSync(path.join(work, 'init'));
+  cpSync(vector('init/lenet_iter_0.caffemodel'), path.join(work, 'init/caffe_iter_0.caffemodel'));
+  mkdirSync(path.join(work, 'resume'));
+  symlinkSync(copyVector('mnist_test64_lmdb'), path.join(work, 'mnist_test64_lmdb'));
+  process.chdir(work);
+});
+
+/** Run a tscaffe command in-process, returning its exit code and log lines. */
+async function run(args: string[]): Promise<{ code: number; lines: string[] }> {
+  const lines: string[] = [];
+  const prev = setLogSink({ write: (l) => lines.push(l.trimEnd()) });
+  try {
+    return { code: await main(args), lines };
+  } finally {
+    setLogSink(prev);
+  }
+}
+
+/** "Iteration N ..., loss = X" and test outputs from a Caffe-format log. */
+function lossesOf(lines: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  let testIter = -1;
+  for (const l of lines) {
+    let m = /Iteration (\d+) \(.*\), loss = ([-\d.e+]+)/.exec(l);
+    if (m) out.set(`train ${m[1]}`, Number(m[2]));
+    m = /Iteration (\d+), loss = ([-\d.e+]+)/.exec(l);
+    if (m) out.set(`train ${m[1]}`, Number(m[2]));
+    m = /Iteration (\d+), Testing net/.exec(l);
+    if (m) testIter = Number(m[1]);
+    m = /Test net output #\d+: (\w+) = ([-\d.e+]+)/.exec(l);
+    if (m) out.set(`test ${testIter} ${m[1]}`, Number(m[2]));
+  }
+  return out;
+}
+
+function compareLosses(ours: Map<string, number>, caffeLog: string, rel: number, atLeast: number): void {
+  const theirs = lossesOf(readFileSync(caffeLog, 'utf8').split('\n'));
+  assert.ok(theirs.size >= atLeast, `Caffe log parsed (${theirs.size} values)`);
+  for (const [k, v] of theirs) {
+    const got = ours.get(k);
+    assert.ok(got !== undefined, `missing ${k} in our log`);
+    assert.ok(Math.abs(got - v) <= rel * Math.abs(v), `${k}: tscaffe ${got} vs Caffe ${v}`);
+  }
+}
+
+test('snapshot of Caffe\'s initial weights is byte-identical to Caffe\'s own snapshot', async () => {
+  const r = await run(['train', '-solver', 'lenet_solver_init.prototxt', '-weights', 'init/caffe_iter_0.caffemodel']);
+  assert.equal(r.code, 0);
+  assert.ok(r.lines.some((l) => l.endsWith('Snapshotting to binary proto file init/lenet_iter_0.caffemodel')));
+  assert.deepEqual(readFileSync('init/lenet_iter_0.caffemodel'), readFileSync(vector('init/lenet_iter_0.caffemodel')));
+  assert.deepEqual(readFileSync('init/lenet_iter_0.solverstate'), readFileSync(vector('init/lenet_iter_0.solverstate')));
+  // The test pass at iteration 0 on the first 1000 test images: Caffe printed 0.078 / 2.33173.
+  compareLosses(lossesOf(r.lines), vector('train_init_iter0.log'), 1e-5, 2);
+});
+
+test('`test` on Caffe\'s LeNet snapshot reproduces Caffe\'s accuracy and loss', async () => {
+  writeFileSync('lenet_test64.prototxt', readFileSync('lenet_train_test.prototxt', 'utf8')
+    .replace('"mnist_test_lmdb"', '"mnist_test64_lmdb"').replace('batch_size: 100', 'batch_size: 64'));
+  const r = await run(['test', '-model', 'lenet_test64.prototxt', '-weights', 'lenet_iter_100.caffemodel', '-iterations', '10']);
+  assert.equal(r.code, 0);
+  const tail = r.lines.slice(-2).map((l) => l.slice(l.indexOf('] ') + 2));
+  assert.deepEqual(tail, ['accuracy = 0.9375', 'loss = 0.217098 (* 1 = 0.217098 loss)']);
+  const full = await run(['test', '-model', 'lenet_train_test.prototxt', '-weights', 'lenet_iter_100.caffemodel', '-iterations', '10']);
+  const t2 = full.lines.slice(-2).map((l) => l.slice(l.indexOf('] ') + 2));
+  assert.deepEqual(t2, ['accuracy = 0.908', 'loss = 0.287151 (* 1 = 0.287151 loss)']);
+});
+
+test('100 iterations from Caffe\'s initial weights reproduce every loss Caffe logged (within 1%)', async () => {
+  writeFileSync('s100.prototxt', readFileSync('lenet_solver_init.prototxt', 'utf8')
+    .replace('max_iter: 0', 'max_iter: 100').replace('snapshot: 0', 'snapshot: 100')
+    .replace('test_initialization: false', '').replace('init/lenet', 'ours'));
+  const r = await run(['train', '-solver', 's100.prototxt', '-weights', 'init/caffe_iter_0.caffemodel']);
+  assert.equal(r.code, 0);
+  compareLosses(lossesOf(r.lines), vector('train_100.log'), 0.01, 20);
+  // Learning rates are printed exactly as Caffe printed them.
+  const lrs = (ls: string[]) => ls.filter((l) => / lr = /.test(l)).map((l) => l.slice(l.indexOf('Iteration')));
+  assert.deepEqual(lrs(r.lines), lrs(readFileSync(vector('train_100.log'), 'utf8').split('\n')));
+});
+
+test('resuming Caffe\'s .solverstate continues Caffe\'s run (losses within 1%)', async () => {
+  writeFileSync('resume.prototxt', readFileSync(vector('resume/lenet_solver_resume200.prototxt'), 'utf8')
+    .replace('max_iter: 200', 'max_iter: 150').replace('snapshot: 200', 'snapshot: 0'));
+  const r = await run(['train', '-solver', 'resume.prototxt', '-snapshot', 'lenet_iter_100.solverstate']);
+  assert.equal(r.code, 0);
+  const ours = lossesOf(r.lines);
+  const theirs = lossesOf(readFileSync(vector('resume/train_resume_100_to_200.log'), 'utf8').split('\n'));
+  let compared = 0;
+  for (const [k, v] of theirs) {
+    const n = Number(k.split(' ')[1]);
+    if (n >= 150) continue;
+    const got = ours.get(k);
+    assert.ok(got !== undefined, `missing ${k}`);
+    assert.ok(Math.abs(got - v) <= 0.01 * Math.abs(v), `${k}: tscaffe ${got} vs Caffe ${v}`);
+    compared++;
+  }
+  assert.ok(compared >= 7, `compared ${compared} values`);
+  assert.equal(ours.get('test 150 accuracy'), theirs.get('test 150 accuracy'));
+});
