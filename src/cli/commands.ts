@@ -5,6 +5,7 @@ import { upgradeNetProtoText, upgradeSolverProtoText } from '../tools/upgrade_pr
 import { convertMnistDataCommand } from '../tools/convert_mnist_data.js';
 import { computeImageMeanCommand } from '../tools/compute_image_mean.js';
 import { dataCommand } from '../tools/data_mnist.js';
+import { exampleCommand } from '../examples/mnist.js';
 import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
 
 export const commands: Record<string, Command> = {
@@ -14,6 +15,7 @@ export const commands: Record<string, Command> = {
   compute_image_mean: computeImageMeanCommand,
   data: dataCommand,
   train: trainCommand,
+  example: exampleCommand,
   test: testCommand,
   time: timeCommand,
   device_query: deviceQueryCommand,

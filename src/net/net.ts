@@ -9,6 +9,7 @@ import '../layers/index.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import { filterNet, insertSplits } from './filter.js';
+import { printTextProto } from '../proto/textformat.js';
 
 const log = logger('net.cpp:86');
 
@@ -73,6 +74,10 @@ export class Net {
       throw new Error(`net '${this.name}' uses the deprecated V1 'layers' field: upgrade it first (tscaffe upgrade_net_proto_text)`);
     }
     const filtered = filterNet(param);
+    if (this.verbose) {
+      const shown = createMessage<NetParameter>('NetParameter', { ...param, layer: filtered });
+      logger('net.cpp:53').info(`Initializing net from parameters: \n${printTextProto(shown, 'NetParameter')}`);
+    }
     const layerParams = insertSplits(filtered);
     const available = new Set<string>();
     const nameToIdx = new Map<string, number>();

@@ -1,0 +1,69 @@
+// HingeLoss, as Caffe's HingeLossLayer: one-vs-all hinge over the N x D predictions, with t = +1 for the labelled
+// class and -1 otherwise: L1 = sum max(0, 1 - t x) / N, L2 = sum max(0, 1 - t x)^2 / N.
+import type { HingeLossParameter } from '../proto/types.generated.js';
+import { paramOf } from '../proto/caffe.js';
+import type { Blob } from '../blob/blob.js';
+import { Layer, registerLayer } from './layer.js';
+
+const L1 = 1;
+const L2 = 2;
+
+export class HingeLossLayer extends Layer {
+  private norm = L1;
+  /** max(0, 1 - t x) from the last forward (Caffe keeps it in the bottom diff). */
+  private margin = new Float32Array(0);
+
+  override exactNumBottomBlobs(): number { return 2; }
+  override exactNumTopBlobs(): number { return 1; }
+  override allowForceBackward(i: number): boolean { return i !== 1; }
+  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
+
+  override layerSetUp(): void {
+    this.norm = paramOf<HingeLossParameter>('HingeLossParameter', this.param.hinge_loss_param).norm ?? L1;
+    if (this.norm !== L1 && this.norm !== L2) throw new Error(`Layer ${this.name} (HingeLoss): unknown norm ${this.norm}`);
+  }
+
+  reshape(bottom: Blob[], top: Blob[]): void {
+    const b = bottom[0]!;
+    const num = b.numAxes ? b.shape[0]! : 1;
+    if (bottom[1]!.count() !== num) {
+      throw new Error(`Layer ${this.name} (HingeLoss): the number of labels (${bottom[1]!.count()}) must equal the number of predictions (${num})`);
+    }
+    top[0]!.reshape([]);
+    if (this.margin.length !== b.count()) this.margin = new Float32Array(b.count());
+  }
+
+  forward(bottom: Blob[], top: Blob[]): void {
+    const b = bottom[0]!, x = b.data, label = bottom[1]!.data, m = this.margin;
+    const num = b.numAxes ? b.shape[0]! : 1, dim = b.count() / num;
+    m.set(x);
+    for (let i = 0; i < num; i++) {
+      const l = Math.trunc(label[i]!);
+      if (l < 0 || l >= dim) throw new Error(`Layer ${this.name} (HingeLoss): label ${l} out of range [0, ${dim})`);
+      m[i * dim + l]! *= -1;
+    }
+    let loss = 0;
+    for (let i = 0; i < m.length; i++) {
+      m[i] = Math.max(0, 1 + m[i]!);
+      loss += this.norm === L1 ? m[i]! : m[i]! * m[i]!;
+    }
+    top[0]!.data[0] = loss / num;
+  }
+
+  backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name} (HingeLoss): cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const b = bottom[0]!, dx = b.diff, label = bottom[1]!.data;
+    const num = b.numAxes ? b.shape[0]! : 1, dim = b.count() / num;
+    dx.set(this.margin);
+    for (let i = 0; i < num; i++) dx[i * dim + Math.trunc(label[i]!)]! *= -1;
+    const w = top[0]!.diff[0]!;
+    if (this.norm === L1) {
+      for (let i = 0; i < dx.length; i++) dx[i] = (dx[i]! > 0 ? 1 : dx[i]! < 0 ? -1 : 0) * (w / num);
+    } else {
+      for (let i = 0; i < dx.length; i++) dx[i] = dx[i]! * ((w * 2) / num);
+    }
+  }
+}
+
+registerLayer('HingeLoss', HingeLossLayer);

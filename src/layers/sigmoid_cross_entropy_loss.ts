@@ -1,0 +1,60 @@
+// SigmoidCrossEntropyLoss, as Caffe's (master) SigmoidCrossEntropyLossLayer: the cross-entropy of sigmoid(x) against
+// targets in [0, 1], computed in the numerically stable form; ignore_label skips targets, normalization as Caffe.
+import { has } from '../proto/caffe.js';
+import { Blob } from '../blob/blob.js';
+import { Layer, registerLayer } from './layer.js';
+import { lossParam, normalizationMode, normalizer } from './loss_util.js';
+
+export class SigmoidCrossEntropyLossLayer extends Layer {
+  private sigmoid = new Blob();
+  private ignoreLabel: number | undefined;
+  private mode = 1;
+  private norm = 1;
+
+  override exactNumBottomBlobs(): number { return 2; }
+  override exactNumTopBlobs(): number { return 1; }
+  override allowForceBackward(i: number): boolean { return i !== 1; }
+  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
+
+  override layerSetUp(): void {
+    const lp = lossParam(this.param);
+    this.ignoreLabel = has(lp, 'ignore_label') ? lp.ignore_label! : undefined;
+    this.mode = normalizationMode(lp);
+  }
+
+  reshape(bottom: Blob[], top: Blob[]): void {
+    if (bottom[0]!.count() !== bottom[1]!.count()) {
+      throw new Error(`Layer ${this.name} (SigmoidCrossEntropyLoss): inputs must have the same count (${bottom[0]!.shapeString()} vs ${bottom[1]!.shapeString()})`);
+    }
+    top[0]!.reshape([]);
+    this.sigmoid.reshapeLike(bottom[0]!);
+  }
+
+  forward(bottom: Blob[], top: Blob[]): void {
+    const x = bottom[0]!.data, t = bottom[1]!.data, s = this.sigmoid.data;
+    for (let i = 0; i < x.length; i++) s[i] = 1 / (1 + Math.exp(-x[i]!));
+    let loss = 0, valid = 0;
+    for (let i = 0; i < x.length; i++) {
+      if (this.ignoreLabel !== undefined && Math.trunc(t[i]!) === this.ignoreLabel) continue;
+      const xi = x[i]!, pos = xi >= 0 ? 1 : 0;
+      loss -= xi * (t[i]! - pos) - Math.log(1 + Math.exp(xi - 2 * xi * pos));
+      valid++;
+    }
+    const outer = bottom[0]!.numAxes ? bottom[0]!.shape[0]! : 1;
+    this.norm = normalizer(this.mode, outer, bottom[0]!.count(1), valid);
+    top[0]!.data[0] = loss / this.norm;
+  }
+
+  backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name} (SigmoidCrossEntropyLoss): cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const t = bottom[1]!.data, s = this.sigmoid.data, dx = bottom[0]!.diff;
+    const w = top[0]!.diff[0]! / this.norm;
+    for (let i = 0; i < dx.length; i++) {
+      const ignored = this.ignoreLabel !== undefined && Math.trunc(t[i]!) === this.ignoreLabel;
+      dx[i] = ignored ? 0 : (s[i]! - t[i]!) * w;
+    }
+  }
+}
+
+registerLayer('SigmoidCrossEntropyLoss', SigmoidCrossEntropyLossLayer);

@@ -1,0 +1,19 @@
+// TanH: y = tanh(x); dy/dx = 1 - y^2. Works in place (backward reads the top).
+import type { Blob } from '../blob/blob.js';
+import { registerLayer } from './layer.js';
+import { NeuronLayer } from './layer_util.js';
+
+export class TanHLayer extends NeuronLayer {
+  forward(bottom: Blob[], top: Blob[]): void {
+    const x = bottom[0]!.data, y = top[0]!.data;
+    for (let i = 0; i < x.length; i++) y[i] = Math.tanh(x[i]!);
+  }
+
+  backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    if (!propagateDown[0]) return;
+    const y = top[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff;
+    for (let i = 0; i < y.length; i++) dx[i] = dy[i]! * (1 - y[i]! * y[i]!);
+  }
+}
+
+registerLayer('TanH', TanHLayer);
