@@ -5,7 +5,8 @@
 // MDB_WRITEMAP never grows the file to the mapsize, so no sparse giant files appear. A transaction collects puts
 // and writes them in one LMDB write transaction on commit(), like LMDBTransaction::Commit().
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type * as LmdbTypes from 'node-lmdb';
 import { logger } from '../util/log.js';
 import type { Db, DbCursor, DbRecord, DbTransaction, OpenMode } from './db.js';
@@ -184,8 +185,25 @@ export class LmdbDb implements Db {
     if (this.closed) return;
     for (const c of [...this.cursors]) await c.close();
     this.closed = true;
+    const shared = [...sharedEnvs.entries()].find(([, v]) => v.env === this.env);
+    if (shared) {
+      if (--shared[1].refs > 0) return;
+      sharedEnvs.delete(shared[0]);
+    }
     this.dbi.close();
     this.env.close();
+  }
+}
+
+// LMDB must not open one environment twice in a process (node-lmdb crashes; closing one breaks the other's locks), so
+// read-only opens of the same directory share one Env, reference-counted (e.g. a train and a test net on one DB).
+const sharedEnvs = new Map<string, { env: LmdbTypes.Env; dbi: LmdbTypes.Dbi; refs: number }>();
+
+function envKey(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
   }
 }
 
@@ -207,6 +225,14 @@ export function openLmdb(path: string, mode: OpenMode, name: string, quiet = fal
     } catch (e) {
       throw new DbError('exists', `${name}: mkdir failed (${(e as Error).message})`);
     }
+  }
+  const key = envKey(path);
+  const shared = sharedEnvs.get(key);
+  if (shared) {
+    if (mode === 'new') throw new DbError('exists', `${name}: the database is open for reading in this process`);
+    shared.refs++;
+    if (!quiet) log.info(`Opened lmdb ${name}`);
+    return new LmdbDb(path, mode, shared.env, shared.dbi);
   }
   let env: LmdbTypes.Env;
   try {
@@ -233,5 +259,6 @@ export function openLmdb(path: string, mode: OpenMode, name: string, quiet = fal
     throw new DbError('invalid', `${name}: cannot open LMDB (${(e as Error).message})`);
   }
   if (!quiet) log.info(`Opened lmdb ${name}`);
+  if (mode === 'read') sharedEnvs.set(key, { env, dbi, refs: 1 });
   return new LmdbDb(path, mode, env, dbi);
 }

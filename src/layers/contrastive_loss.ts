@@ -4,6 +4,7 @@ import type { ContrastiveLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { checkSameNum } from './loss_shape.js';
 
 export class ContrastiveLossLayer extends Layer {
   private margin = 1;
@@ -30,6 +31,7 @@ export class ContrastiveLossLayer extends Layer {
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {
+    checkSameNum(this, bottom);
     const [a, b, y] = bottom as [Blob, Blob, Blob];
     if (a.num !== b.num || a.num !== y.num || a.count() !== b.count()) {
       throw new Error(`Layer ${this.name} (ContrastiveLoss): input shapes disagree (${a.shapeString()}, ${b.shapeString()}, ${y.shapeString()})`);

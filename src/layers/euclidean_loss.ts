@@ -1,6 +1,7 @@
 // EuclideanLoss, as Caffe's EuclideanLossLayer: sum of squared differences / (2 N); gradients to both inputs.
 import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { checkSameNum } from './loss_shape.js';
 
 /** Caffe's num(): the first dimension (1 for a scalar). */
 function num(b: Blob): number {
@@ -20,6 +21,7 @@ export class EuclideanLossLayer extends Layer {
     if (bottom[0]!.count(1) !== bottom[1]!.count(1)) {
       throw new Error(`Layer ${this.name} (EuclideanLoss): inputs must have the same dimension (${bottom[0]!.shapeString()} vs ${bottom[1]!.shapeString()})`);
     }
+    checkSameNum(this, bottom);
     top[0]!.reshape([]);
     this.diff.reshapeLike(bottom[0]!);
   }

@@ -4,6 +4,7 @@ import type { HingeLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { checkSameNum } from './loss_shape.js';
 
 const L1 = 1;
 const L2 = 2;
@@ -24,6 +25,7 @@ export class HingeLossLayer extends Layer {
   }
 
   reshape(bottom: Blob[], top: Blob[]): void {
+    checkSameNum(this, bottom);
     const b = bottom[0]!;
     const num = b.numAxes ? b.shape[0]! : 1;
     if (bottom[1]!.count() !== num) {

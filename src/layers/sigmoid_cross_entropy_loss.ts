@@ -3,6 +3,7 @@
 import { has } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { checkSameNum } from './loss_shape.js';
 import { lossParam, normalizationMode, normalizer } from './loss_util.js';
 
 export class SigmoidCrossEntropyLossLayer extends Layer {
@@ -26,6 +27,7 @@ export class SigmoidCrossEntropyLossLayer extends Layer {
     if (bottom[0]!.count() !== bottom[1]!.count()) {
       throw new Error(`Layer ${this.name} (SigmoidCrossEntropyLoss): inputs must have the same count (${bottom[0]!.shapeString()} vs ${bottom[1]!.shapeString()})`);
     }
+    checkSameNum(this, bottom);
     top[0]!.reshape([]);
     this.sigmoid.reshapeLike(bottom[0]!);
   }

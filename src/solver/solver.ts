@@ -42,11 +42,10 @@ export class Solver {
   smoothedLoss = 0;
   requestedEarlyExit = false;
   private losses: number[] = [];
-  private readonly lr: LearningRate;
+  private lr!: LearningRate;
   private readonly rule: UpdateRule;
 
   private constructor(readonly param: SolverParameter, private readonly opts: SolverOptions) {
-    this.lr = new LearningRate(param);
     this.rule = createUpdateRule(param);
   }
 
@@ -56,7 +55,12 @@ export class Solver {
 
   static async create(param: SolverParameter, opts: SolverOptions = {}): Promise<Solver> {
     const s = new Solver(param, opts);
-    await s.init();
+    try {
+      await s.init();
+    } catch (e) {
+      await s.close().catch(() => undefined);
+      throw e;
+    }
     return s;
   }
 
@@ -67,6 +71,7 @@ export class Solver {
     if (has(p, 'random_seed') && (p.random_seed ?? -1) >= 0) setRandomSeed(p.random_seed!);
     await this.initTrainNet();
     await this.initTestNets();
+    this.lr = new LearningRate(p);
     const n = this.net.learnableParams.length;
     for (let s = 0; s < this.rule.historySets; s++) {
       for (const b of this.net.learnableParams) this.history.push(new Blob([...b.shape]));
@@ -380,7 +385,7 @@ export class Solver {
   }
 
   async close(): Promise<void> {
-    await this.net.close();
+    await this.net?.close();
     for (const n of this.testNets) await n.close();
   }
 }

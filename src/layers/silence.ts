@@ -1,0 +1,17 @@
+// Silence: consumes bottoms so they are not reported as net outputs; no tops. Backward zeroes the bottoms' diffs.
+import type { Blob } from '../blob/blob.js';
+import { Layer, registerLayer } from './layer.js';
+
+export class SilenceLayer extends Layer {
+  override minBottomBlobs(): number { return 1; }
+  override exactNumTopBlobs(): number { return 0; }
+
+  reshape(): void {}
+  forward(): void {}
+
+  backward(_top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    bottom.forEach((b, i) => { if (propagateDown[i]) b.diff.fill(0); });
+  }
+}
+
+registerLayer('Silence', SilenceLayer);
