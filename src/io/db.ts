@@ -57,8 +57,8 @@ export interface Db {
   readonly mode: OpenMode;
   newCursor(): Promise<DbCursor>;
   newTransaction(): DbTransaction;
-  /** Number of records (LMDB: from the B-tree stats; LevelDB: by iterating keys). */
-  count(): Promise<number>;
+  /** Number of records (LMDB: from the B-tree stats; LevelDB: by iterating keys, stopping at `limit`). */
+  count(limit?: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -113,8 +113,8 @@ export class LevelDb implements Db {
     if (this.mode !== 'new') throw new Error(`${this.path}: opened for reading; cannot write`);
     return new LevelTransaction(this.db);
   }
-  /** Counts by iterating over the keys (streaming). */
-  async count(): Promise<number> {
+  /** Counts by iterating over the keys (streaming); stops once `limit` is reached. */
+  async count(limit = Infinity): Promise<number> {
     const it = this.db.keys({ keyEncoding: 'buffer', highWaterMarkBytes: READ_AHEAD_BYTES });
     let n = 0;
     try {
@@ -122,6 +122,7 @@ export class LevelDb implements Db {
         const ks = await it.nextv(1000);
         if (ks.length === 0) return n;
         n += ks.length;
+        if (n >= limit) return n;
       }
     } finally {
       await it.close();

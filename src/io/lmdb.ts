@@ -141,7 +141,7 @@ export class LmdbDb implements Db {
     if (this.mode !== 'new') throw new Error(`${this.path}: opened read-only; cannot write`);
     return new LmdbTransaction(this);
   }
-  async count(): Promise<number> {
+  async count(_limit?: number): Promise<number> {
     const txn = this.env.beginTxn({ readOnly: true });
     try {
       return this.dbi.stat(txn).entryCount;

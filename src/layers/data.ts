@@ -35,6 +35,11 @@ export class DataLayer extends Layer {
       name: source,
       onRestart: () => l.info('Restarting data prefetching from start.'),
     });
+    const records = await this.reader.db.count(this.batchSize);
+    if (records < this.batchSize) {
+      await this.reader.close();
+      throw new Error(`Layer ${this.name}: data_param.batch_size ${this.batchSize} is larger than the database ${source} (${records} records)`);
+    }
     this.pending = this.reader.readBatch(this.batchSize);
     this.batch = decodeDatumBatch(await this.pending, source);
     this.pending = undefined;

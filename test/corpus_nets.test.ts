@@ -1,0 +1,206 @@
+// Every net of BVLC Caffe's examples/ and models/ (shared/vectors/prototxt-corpus) builds and runs forward and
+// backward on synthetic input, in each phase it has. Data layers (LMDB/LevelDB sources that are not here) become Input
+// layers of the shape the data would have; batch sizes shrink to 1 or 2 so the big ImageNet nets stay fast.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { Net } from '../src/net/net.js';
+import type { Blob } from '../src/blob/blob.js';
+import { createMessage } from '../src/proto/caffe.js';
+import { readNetParamsFromTextFile } from '../src/proto/upgrade.js';
+import type { LayerParameter, NetParameter } from '../src/proto/types.generated.js';
+import { setRandomSeed } from '../src/util/rng.js';
+import { setQuiet } from '../src/util/log.js';
+import '../src/backend/ts/index.js';
+import { vector } from './helpers.js';
+
+setQuiet(true);
+
+const TRAIN = 0;
+const TEST = 1;
+
+/** Nets that cannot run here, with the reason. */
+const SKIPPED: Record<string, string> = {
+  'finetune_flickr_style_train_val.prototxt': 'ImageData layer: reads image files listed in a text file',
+  'imagenet_val.prototxt': 'ImageData layer: reads image files listed in a text file',
+  'pascal_finetune_trainval_test.prototxt': 'WindowData layer: reads image files and window files',
+  'hdf5_classification_train_val.prototxt': 'HDF5Data layer',
+  'nonlinear_auto_test.prototxt': 'HDF5Data layer',
+  'nonlinear_auto_train.prototxt': 'HDF5Data layer',
+  'nonlinear_train_val.prototxt': 'HDF5Data layer',
+  'linreg.prototxt': 'Python layer (the loss is a PythonLayer)',
+};
+
+interface Run {
+  phase: number;
+  stages?: string[];
+  /** Every output blob of the net and its shape. */
+  outputs: Record<string, number[]>;
+}
+
+interface Case {
+  /** Batch size that replaces the Data layers' batch_size and the first dim of Input layers. */
+  batch: number;
+  runs: Run[];
+  /** Spatial size that replaces a deploy Input's (fully convolutional nets). */
+  inputSize?: number;
+}
+
+const scalar: number[] = [];
+const trainTest = (batch: number, test: Record<string, number[]> = { accuracy: scalar, loss: scalar }): Case => ({
+  batch,
+  runs: [{ phase: TRAIN, outputs: { loss: scalar } }, { phase: TEST, outputs: test }],
+});
+const deploy = (outputs: Record<string, number[]>, inputSize?: number): Case => ({ batch: 1, runs: [{ phase: TEST, outputs }], inputSize });
+const googlenetTest: Record<string, number[]> = {};
+for (const k of [1, 2, 3]) Object.assign(googlenetTest, { [`loss${k}/loss${k}`]: scalar, [`loss${k}/top-1`]: scalar, [`loss${k}/top-5`]: scalar });
+
+const CASES: Record<string, Case> = {
+  'lenet_train_test.prototxt': trainTest(2),
+  'lenet.prototxt': deploy({ prob: [1, 10] }),
+  'mnist_siamese_train_test.prototxt': { batch: 2, runs: [{ phase: TRAIN, outputs: { loss: scalar } }, { phase: TEST, outputs: { loss: scalar } }] },
+  'mnist_siamese.prototxt': deploy({ feat: [1, 2] }),
+  'mnist_autoencoder.prototxt': {
+    batch: 2,
+    runs: [
+      { phase: TRAIN, outputs: { cross_entropy_loss: scalar, l2_error: scalar } },
+      { phase: TEST, stages: ['test-on-train'], outputs: { cross_entropy_loss: scalar, l2_error: scalar } },
+      { phase: TEST, stages: ['test-on-test'], outputs: { cross_entropy_loss: scalar, l2_error: scalar } },
+    ],
+  },
+  'cifar10_quick_train_test.prototxt': trainTest(2),
+  'cifar10_quick.prototxt': deploy({ prob: [1, 10] }),
+  'cifar10_full_train_test.prototxt': trainTest(2),
+  'cifar10_full_sigmoid_train_test.prototxt': trainTest(2),
+  'cifar10_full_sigmoid_train_test_bn.prototxt': trainTest(2),
+  'cifar10_full.prototxt': deploy({ prob: [1, 10] }),
+  'conv.prototxt': deploy({ conv: [1, 3, 96, 96] }),
+  'bvlc_alexnet_train_val.prototxt': trainTest(1),
+  'bvlc_alexnet_deploy.prototxt': deploy({ prob: [1, 1000] }),
+  'bvlc_reference_caffenet_train_val.prototxt': trainTest(1),
+  'bvlc_reference_caffenet_deploy.prototxt': deploy({ prob: [1, 1000] }),
+  // Fully convolutional CaffeNet: 451x451 gives an 8x8 map of class scores; 227x227 (used here, 4x cheaper) gives 1x1.
+  'bvlc_caffenet_full_conv.prototxt': deploy({ 'prob': [1, 1000, 1, 1] }, 227),
+  'bvlc_reference_rcnn_ilsvrc13_deploy.prototxt': deploy({ 'fc-rcnn': [1, 200] }),
+  'finetune_flickr_style_deploy.prototxt': deploy({ prob: [1, 20] }),
+  'bvlc_googlenet_train_val.prototxt': {
+    batch: 1,
+    runs: [
+      { phase: TRAIN, outputs: { 'loss1/loss1': scalar, 'loss2/loss2': scalar, 'loss3/loss3': scalar } },
+      { phase: TEST, outputs: googlenetTest },
+    ],
+  },
+  'bvlc_googlenet_deploy.prototxt': deploy({ prob: [1, 1000] }),
+};
+
+/** The shape one item of a Data layer's source would have, and the number of label classes. */
+function dataOf(lp: LayerParameter): { dims: number[]; classes: number } {
+  const src = lp.data_param?.source ?? '';
+  const crop = lp.transform_param?.crop_size ?? 0;
+  const sq = (c: number, s: number) => [c, crop || s, crop || s];
+  if (/siamese/.test(src)) return { dims: sq(2, 28), classes: 2 }; // image pairs stacked as 2 channels; label: similar
+  if (/mnist/.test(src)) return { dims: sq(1, 28), classes: 10 };
+  if (/cifar/.test(src)) return { dims: sq(3, 32), classes: 10 };
+  if (/ilsvrc12|imagenet/.test(src)) return { dims: sq(3, 256), classes: 1000 };
+  throw new Error(`layer ${lp.name}: no known data shape for source '${src}'`);
+}
+
+/**
+ * Replace Data layers by Input layers (same name, tops and include rules), shrink the batch, and return the label
+ * blobs with their class counts.
+ */
+function prepare(net: NetParameter, c: Case): Map<string, number> {
+  const labels = new Map<string, number>();
+  net.layer = (net.layer ?? []).map((lp) => {
+    if (lp.type === 'Input') {
+      for (const s of lp.input_param?.shape ?? []) {
+        const dim = s.dim!;
+        dim[0] = c.batch;
+        if (c.inputSize && dim.length === 4) dim[2] = dim[3] = c.inputSize;
+      }
+      return lp;
+    }
+    if (lp.type !== 'Data') return lp;
+    const { dims, classes } = dataOf(lp);
+    const tops = lp.top ?? [];
+    if (tops.length > 1) labels.set(tops[1]!, classes);
+    const shapes = tops.map((_, i) => ({ dim: i === 0 ? [c.batch, ...dims] : [c.batch] }));
+    return createMessage<LayerParameter>('LayerParameter', {
+      name: lp.name, type: 'Input', top: tops, include: lp.include, exclude: lp.exclude, input_param: { shape: shapes },
+    });
+  });
+  return labels;
+}
+
+/** Deterministic uniform values in [lo, hi). */
+function fill(b: Blob, seed: number, lo: number, hi: number, integers = false): void {
+  let s = seed >>> 0 || 1;
+  const d = b.data;
+  for (let i = 0; i < d.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = (s >>> 8) / 16777216;
+    d[i] = integers ? Math.floor(lo + u * (hi - lo)) : lo + u * (hi - lo);
+  }
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+function anyNonZero(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return true;
+  return false;
+}
+
+const corpusDir = vector('prototxt-corpus');
+const netFiles = readdirSync(corpusDir).filter((f) => f.endsWith('.prototxt') && !f.includes('solver')).sort();
+
+test('corpus: every net is either run or skipped with a reason', () => {
+  assert.ok(netFiles.length >= 29, `expected the 29 corpus nets, found ${netFiles.length}`);
+  for (const f of netFiles) assert.ok(f in CASES || f in SKIPPED, `${f} is neither run nor skipped`);
+  for (const f of [...Object.keys(CASES), ...Object.keys(SKIPPED)]) assert.ok(netFiles.includes(f), `${f} is not in the corpus`);
+});
+
+for (const file of netFiles) {
+  const c = CASES[file];
+  if (!c) {
+    test(`corpus: ${file}`, { skip: SKIPPED[file] ?? 'not listed' }, () => {});
+    continue;
+  }
+  for (const run of c.runs) {
+    const what = `${file} ${run.phase === TRAIN ? 'TRAIN' : 'TEST'}${run.stages ? ` [${run.stages.join(', ')}]` : ''}`;
+    test(`corpus: ${what}: forward and backward`, async () => {
+      const param = readNetParamsFromTextFile<NetParameter>(`${corpusDir}/${file}`);
+      const labels = prepare(param, c);
+      const isDeploy = labels.size === 0;
+      // Deploy nets have no loss: force backward and feed random top gradients.
+      if (isDeploy) param.force_backward = true;
+      setRandomSeed(1701);
+      const net = await Net.create(param, run.phase, { verbose: false }, undefined, run.stages);
+      try {
+        net.inputBlobs.forEach((b, i) => {
+          const name = net.blobNames[net.inputBlobIndices[i]!]!;
+          const k = labels.get(name);
+          if (k !== undefined) fill(b, 100 + i, 0, k, true);
+          else fill(b, 100 + i, -1, 1);
+        });
+        const loss = await net.forward();
+        assert.ok(Number.isFinite(loss), `${what}: loss ${loss}`);
+        const outputs: Record<string, number[]> = {};
+        net.outputBlobNames.forEach((n, i) => { outputs[n] = [...net.outputBlobs[i]!.shape]; });
+        assert.deepEqual(outputs, run.outputs, `${what}: output blobs and shapes`);
+        for (const [i, b] of net.outputBlobs.entries()) assert.ok(allFinite(b.data), `${what}: output ${net.outputBlobNames[i]} not finite`);
+        if (isDeploy) net.outputBlobs.forEach((b, i) => fill({ data: b.diff } as Blob, 7 + i, -1, 1));
+        else assert.ok(loss > 0, `${what}: loss ${loss}`);
+        net.clearParamDiffs();
+        net.backward();
+        for (const [i, p] of net.learnableParams.entries()) assert.ok(allFinite(p.diff), `${what}: gradient of param ${i} not finite`);
+        assert.ok(net.learnableParams.some((p) => anyNonZero(p.diff)), `${what}: all parameter gradients are zero`);
+        if (isDeploy) for (const b of net.inputBlobs) assert.ok(allFinite(b.diff) && anyNonZero(b.diff), `${what}: input gradient`);
+      } finally {
+        await net.close();
+      }
+    });
+  }
+}
