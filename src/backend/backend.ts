@@ -16,6 +16,14 @@ export interface ConvGeometry {
   dilationW: number;
 }
 
+/** Output height and width of a convolution over the geometry's image (im2col's column count is their product). */
+export function convOutputSize(g: ConvGeometry): [number, number] {
+  return [
+    Math.floor((g.height + 2 * g.padH - (g.dilationH * (g.kernelH - 1) + 1)) / g.strideH) + 1,
+    Math.floor((g.width + 2 * g.padW - (g.dilationW * (g.kernelW - 1) + 1)) / g.strideW) + 1,
+  ];
+}
+
 export interface PoolGeometry {
   num: number;
   channels: number;

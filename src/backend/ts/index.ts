@@ -1,12 +1,11 @@
 // The reference backend: plain TypeScript loops over Float32Array. Every faster backend is tested against it.
 import type { Backend, ConvGeometry, PoolGeometry } from '../backend.js';
-import { registerBackend } from '../backend.js';
+import { convOutputSize, registerBackend } from '../backend.js';
 import { gemm } from './gemm.js';
 
 function im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void {
   const { channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW } = g;
-  const outH = Math.floor((height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH) + 1;
-  const outW = Math.floor((width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW) + 1;
+  const [outH, outW] = convOutputSize(g);
   let p = 0;
   for (let c = 0; c < channels; c++) {
     const plane = c * height * width;
@@ -32,8 +31,7 @@ function im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void {
 
 function col2im(col: Float32Array, g: ConvGeometry, im: Float32Array): void {
   const { channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW } = g;
-  const outH = Math.floor((height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH) + 1;
-  const outW = Math.floor((width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW) + 1;
+  const [outH, outW] = convOutputSize(g);
   im.fill(0, 0, channels * height * width);
   let p = 0;
   for (let c = 0; c < channels; c++) {
