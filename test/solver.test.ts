@@ -35,8 +35,8 @@ layer { name: "acc" type: "Accuracy" bottom: "ip2" bottom: "label" top: "accurac
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }`;
 }
 
-function solverParam(extra: string, iters: number): SolverParameter {
-  return parseTextProto<SolverParameter>(`net_param { ${mlp()} }
+function solverParam(extra: string, iters: number, batch = 64): SolverParameter {
+  return parseTextProto<SolverParameter>(`net_param { ${mlp(batch)} }
 test_iter: 10 test_interval: ${iters} test_initialization: false display: 0 max_iter: ${iters}
 snapshot_prefix: "${path.join(dir, 'snap')}" snapshot_after_train: false ${extra.includes("random_seed") ? "" : "random_seed: 1701"} ${extra}`, 'SolverParameter', 'test');
 }
@@ -116,4 +116,24 @@ test('bad solver input: no net, both net fields, unknown type, test_iter without
   await assert.rejects(Solver.create(solverParam('type: "Bogus"', 1)), /unknown solver type 'Bogus'/);
   await assert.rejects(Solver.create(solverParam('net: "x.prototxt"', 1)), /must not contain more than one/);
   await assert.rejects(Solver.create(parseTextProto<SolverParameter>(`net_param { ${mlp()} } test_iter: 5`, 'SolverParameter')), /test_interval/);
+});
+
+test('iter_size 2 at batch 32 takes the same step as batch 64; clip_gradients caps the gradient norm', async () => {
+  const one = await Solver.create(solverParam('base_lr: 0.1 lr_policy: "fixed"', 1, 64));
+  const two = await Solver.create(solverParam('base_lr: 0.1 lr_policy: "fixed" iter_size: 2', 1, 32));
+  await one.step(1);
+  await two.step(1);
+  one.net.learnableParams.forEach((p, i) => {
+    const q = two.net.learnableParams[i]!;
+    for (let k = 0; k < p.count(); k++) assert.ok(Math.abs(p.data[k]! - q.data[k]!) < 1e-6, `param ${i}[${k}]`);
+  });
+  await one.close();
+  await two.close();
+  const clipped = await Solver.create(solverParam('base_lr: 1 lr_policy: "fixed" clip_gradients: 0.01', 1));
+  const before = clipped.net.learnableParams.map((p) => Float32Array.from(p.data));
+  await clipped.step(1);
+  let sq = 0;
+  clipped.net.learnableParams.forEach((p, i) => p.data.forEach((v, k) => { sq += (v - before[i]![k]!) ** 2; }));
+  assert.ok(Math.abs(Math.sqrt(sq) - 0.01) < 1e-4, `step norm ${Math.sqrt(sq)}`);
+  await clipped.close();
 });
