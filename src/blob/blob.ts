@@ -95,6 +95,7 @@ export class Blob {
   shareDiff(other: Blob): void {
     if (other._count !== this._count) throw new Error('shareDiff: count mismatch');
     this._diff = other._diff;
+    this._capacity = Math.min(this._capacity, other._diff.length);
   }
 
   shapeString(): string {
