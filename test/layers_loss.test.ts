@@ -7,6 +7,9 @@ import path from 'node:path';
 import { Blob } from '../src/blob/blob.js';
 import type { Layer } from '../src/layers/layer.js';
 import { encodeMessage } from '../src/proto/caffe.js';
+import { Net } from '../src/net/net.js';
+import { parseTextProto } from '../src/proto/textformat.js';
+import { setQuiet } from '../src/util/log.js';
 import { checkGradient, fillUniform, makeLayer } from './gradient_checker.js';
 import { removeDir, scratchDir } from './helpers.js';
 
@@ -153,4 +156,26 @@ test('InfogainLoss: H from a third bottom or a binaryproto, axis, ignore_label, 
     checkGradient(makeLayer({ name: 'i', type: 'InfogainLoss', loss_param: lp }), [fillUniform(new Blob([2, K, 2, 3]), -2, 2), lab, Hr], [new Blob()], { bottoms: [0] });
   }
   checkGradient(makeLayer({ name: 'i', type: 'InfogainLoss', infogain_loss_param: { axis: -1 } }), [fillUniform(new Blob([3, 2, K]), -2, 2), labels([3, 2], K), Hr], [new Blob()], { bottoms: [0] });
+});
+
+test('In a Net: DummyData and Parameter feed EuclideanLoss; BatchNorm statistics get lr_mult 0', async () => {
+  setQuiet(true);
+  const text = `
+    layer { name: "x" type: "DummyData" top: "x" dummy_data_param { shape { dim: 2 dim: 3 } data_filler { type: "gaussian" } } }
+    layer { name: "p" type: "Parameter" top: "p" parameter_param { shape { dim: 2 dim: 3 } } }
+    layer { name: "bn" type: "BatchNorm" bottom: "x" top: "xn" }
+    layer { name: "loss" type: "EuclideanLoss" bottom: "xn" bottom: "p" top: "loss" }`;
+  const net = await Net.create(parseTextProto(text, 'NetParameter'), 0, { verbose: false });
+  // Parameter's blob plus BatchNorm's three statistics; only the Parameter is learned.
+  assert.deepEqual(net.paramsLr, [1, 0, 0, 0]);
+  const p = net.learnableParams[0]!;
+  p.data.set([1, 2, 3, 4, 5, 6]);
+  const loss = await net.forward();
+  const xn = net.blobByName('xn')!.data;
+  let want = 0;
+  for (let i = 0; i < 6; i++) want += (xn[i]! - p.data[i]!) ** 2;
+  near(loss, want / 2 / 2, 1e-5, 'loss');
+  net.clearParamDiffs();
+  net.backward();
+  for (let i = 0; i < 6; i++) near(p.diff[i]!, -(xn[i]! - p.data[i]!) / 2, 1e-5, `p diff ${i}`);
 });

@@ -74,6 +74,11 @@ export interface Backend {
   sgdUpdate(g: Float32Array, h: Float32Array, momentum: number, lr: number): void;
   /** w -= g (Caffe's Blob::Update). */
   applyUpdate(w: Float32Array, g: Float32Array): void;
+  /**
+   * Optional: n zeroed floats in the backend's own memory (e.g. the wasm backend's linear memory), so that its kernels
+   * use them in place; Blob allocates through it. Without it, storage is a plain new Float32Array(n).
+   */
+  allocFloat32?(n: number): Float32Array;
 }
 
 let current: Backend | undefined;
@@ -97,6 +102,12 @@ export function createBackend(name: string): Backend {
   const f = factories.get(name);
   if (!f) throw new Error(`unknown backend '${name}' (available: ${availableBackends().join(', ')})`);
   return f();
+}
+
+/** n zeroed floats, in the active backend's memory when it has one (see Backend.allocFloat32). */
+export function allocFloat32(n: number): Float32Array {
+  const b = backend();
+  return b.allocFloat32 ? b.allocFloat32(n) : new Float32Array(n);
 }
 
 export function setBackend(b: Backend): void {

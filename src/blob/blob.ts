@@ -1,6 +1,7 @@
 // Blob: Caffe's N-D array of float32 data and gradient (diff), row-major, shape as Caffe's BlobShape.
 import type { BlobProto } from '../proto/types.generated.js';
 import { has } from '../proto/caffe.js';
+import { allocFloat32 } from '../backend/backend.js';
 
 export class Blob {
   private _shape: number[] = [];
@@ -25,8 +26,8 @@ export class Blob {
     this._count = count;
     if (count > this._capacity) {
       this._capacity = count;
-      this._data = new Float32Array(count);
-      this._diff = new Float32Array(count);
+      this._data = allocFloat32(count);
+      this._diff = allocFloat32(count);
     }
   }
 

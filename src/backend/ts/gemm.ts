@@ -20,6 +20,10 @@ export function gemm(transA: boolean, transB: boolean, M: number, N: number, K: 
   if (beta === 0) C.fill(0, 0, mn);
   else if (beta !== 1) for (let i = 0; i < mn; i++) C[i]! *= beta;
   if (alpha === 0 || K === 0 || M === 0 || N === 0) return;
+  if (M < 4) {
+    smallM(transA, transB, M, N, K, alpha, A, B, C);
+    return;
+  }
   let a = A;
   let b = B;
   if (transA) {
@@ -74,5 +78,31 @@ function edge(i0: number, i1: number, j: number, N: number, K: number, alpha: nu
     const ar = i * K;
     for (let k = 0, bk = j; k < K; k++, bk += N) s += a[ar + k]! * b[bk]!;
     C[i * N + j]! += alpha * s;
+  }
+}
+
+// Few rows (e.g. a fully connected layer at batch 1): packing would cost as much as the product, so work directly on
+// rows: dot products against rows of B when B is stored transposed, scaled row sums of B otherwise.
+function smallM(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+  A: Float32Array, B: Float32Array, C: Float32Array): void {
+  const aAt = (i: number, k: number) => (transA ? A[k * M + i]! : A[i * K + k]!);
+  for (let i = 0; i < M; i++) {
+    const cRow = i * N;
+    if (transB) {
+      for (let j = 0; j < N; j++) {
+        const bRow = j * K;
+        let s = 0;
+        if (transA) for (let k = 0; k < K; k++) s += A[k * M + i]! * B[bRow + k]!;
+        else for (let k = 0, ar = i * K; k < K; k++) s += A[ar + k]! * B[bRow + k]!;
+        C[cRow + j]! += alpha * s;
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        const a = alpha * aAt(i, k);
+        if (a === 0) continue;
+        const bRow = k * N;
+        for (let j = 0; j < N; j++) C[cRow + j]! += a * B[bRow + j]!;
+      }
+    }
   }
 }

@@ -324,3 +324,97 @@ export function col2im(col: usize, channels: i32, height: i32, width: i32, kerne
     }
   }
 }
+
+// Max over one clipped window, scalar: the value goes to `top`, its index within the plane to `mask`.
+@inline function maxWindow(base: usize, width: i32, hs: i32, he: i32, ws: i32, we: i32, t: usize, m: usize): void {
+  let best = -Infinity as f32;
+  let arg = -1;
+  for (let h = hs; h < he; h++) {
+    const row = h * width;
+    for (let w = ws; w < we; w++) {
+      const v = load<f32>(base + (<usize>(row + w) << 2));
+      if (v > best) { best = v; arg = row + w; }
+    }
+  }
+  store<f32>(t, best);
+  store<f32>(m, <f32>arg);
+}
+
+/**
+ * Caffe's max pooling over `planes` = num*channels planes; mask receives the argmax index within the plane (-1 for an
+ * empty window). Four horizontally adjacent windows that lie fully inside the row are done at once with branch-free
+ * SIMD compare-and-select (strict >, in row-major order: the first maximum wins and NaN is skipped, as in Caffe).
+ */
+export function maxPoolForward(bottom: usize, planes: i32, height: i32, width: i32, pooledH: i32, pooledW: i32,
+  kernelH: i32, kernelW: i32, padH: i32, padW: i32, strideH: i32, strideW: i32, top: usize, mask: usize): void {
+  const planeBytes = <usize>(height * width) << 2;
+  const laneOff = i32x4(0, strideW, 2 * strideW, 3 * strideW);
+  // First and one-past-last pw whose window is not clipped horizontally.
+  let pwLo = 0;
+  while (pwLo < pooledW && pwLo * strideW - padW < 0) pwLo++;
+  let pwHi = pooledW;
+  while (pwHi > pwLo && (pwHi - 1) * strideW - padW + kernelW > width) pwHi--;
+  let t = top, m = mask, base = bottom;
+  for (let nc = 0; nc < planes; nc++, base += planeBytes) {
+    for (let ph = 0; ph < pooledH; ph++) {
+      const h0 = ph * strideH - padH;
+      const hs = h0 > 0 ? h0 : 0;
+      const he = imin(h0 + kernelH, height);
+      let pw = 0;
+      for (; pw < pwLo; pw++) {
+        const w0 = pw * strideW - padW;
+        maxWindow(base, width, hs, he, w0 > 0 ? w0 : 0, imin(w0 + kernelW, width), t + (<usize>pw << 2), m + (<usize>pw << 2));
+      }
+      for (; pw + 4 <= pwHi; pw += 4) {
+        let best = f32x4.splat(-Infinity);
+        let arg = i32x4.splat(-1);
+        const w0 = pw * strideW - padW;
+        for (let h = hs; h < he; h++) {
+          for (let kw = 0; kw < kernelW; kw++) {
+            const i0 = h * width + w0 + kw;
+            const p = base + (<usize>i0 << 2);
+            let v: v128;
+            if (strideW == 1) v = v128.load(p);
+            else if (strideW == 2) v = i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+            else {
+              const sb = <usize>strideW << 2;
+              v = f32x4.splat(load<f32>(p));
+              v = f32x4.replace_lane(v, 1, load<f32>(p + sb));
+              v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * sb));
+              v = f32x4.replace_lane(v, 3, load<f32>(p + 3 * sb));
+            }
+            const gt = f32x4.gt(v, best);
+            best = v128.bitselect(v, best, gt);
+            arg = v128.bitselect(i32x4.add(i32x4.splat(i0), laneOff), arg, gt);
+          }
+        }
+        v128.store(t + (<usize>pw << 2), best);
+        v128.store(m + (<usize>pw << 2), f32x4.convert_i32x4_s(arg));
+      }
+      for (; pw < pooledW; pw++) {
+        const w0 = pw * strideW - padW;
+        maxWindow(base, width, hs, he, w0 > 0 ? w0 : 0, imin(w0 + kernelW, width), t + (<usize>pw << 2), m + (<usize>pw << 2));
+      }
+      t += <usize>pooledW << 2;
+      m += <usize>pooledW << 2;
+    }
+  }
+}
+
+/** Caffe's max pooling backward: bottomDiff (zeroed first) accumulates topDiff at the mask positions. */
+export function maxPoolBackward(topDiff: usize, mask: usize, planes: i32, height: i32, width: i32, pooledH: i32,
+  pooledW: i32, bottomDiff: usize): void {
+  const planeBytes = <usize>(height * width) << 2;
+  const n = pooledH * pooledW;
+  memory.fill(bottomDiff, 0, <usize>planes * planeBytes);
+  let t = topDiff, m = mask, base = bottomDiff;
+  for (let nc = 0; nc < planes; nc++, base += planeBytes) {
+    for (let i = 0; i < n; i++, t += 4, m += 4) {
+      const idx = load<f32>(m);
+      if (idx >= 0) {
+        const q = base + (<usize><i32>idx << 2);
+        store<f32>(q, load<f32>(q) + load<f32>(t));
+      }
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// The 'wasm' backend's process-wide runtime: the compiled kernel modules (relaxed-SIMD and plain-SIMD builds), the
+// shared memory and its allocator, the main thread's instances and the worker pool. One per process, made on first use:
+// every backend object created by createBackend('wasm') shares it, so blobs allocated by one work with all.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import v8 from 'node:v8';
+import { WasmHeap } from './heap.js';
+import { WorkerPool } from './pool.js';
+import { WA, type WasmModule } from './wasm_api.js';
+import { ARGS, G_A, G_ALPHA, G_B, G_BETA, G_C, G_K, G_M, G_N, G_SPLIT_N, G_TILE, G_TRANS_A, G_TRANS_B, instantiate,
+  type KernelExports } from './protocol.js';
+
+export type SimdVariant = 'relaxed' | 'simd';
+export const VARIANTS: readonly SimdVariant[] = ['relaxed', 'simd'];
+
+/** GEMMs with fewer multiply-adds than this run on the calling thread only. */
+const PARALLEL_MIN_FMA = Number(process.env.TSCAFFE_WASM_PAR_MIN ?? 100_000);
+/** Chunks per participating thread: more balance the load when a thread is late, fewer repack less. */
+const CHUNKS_PER_THREAD = Number(process.env.TSCAFFE_WASM_CHUNKS ?? 2);
+/** Register tile of the kernels (assembly/kernels.ts): threads split C in multiples of it. */
+const MR = 4;
+const NR = 8;
+
+function readModuleBytes(variant: SimdVariant): Uint8Array {
+  const name = `kernels-${variant}.wasm`;
+  // Beside this file (source layout), or in src/ when running the compiled dist/src/backend/wasm/index.js.
+  const candidates = [new URL(`./${name}`, import.meta.url), new URL(`../../../../src/backend/wasm/${name}`, import.meta.url)];
+  for (const u of candidates) {
+    try {
+      return readFileSync(u);
+    } catch { /* next */ }
+  }
+  throw new Error(`wasm backend: ${name} not found (run npm run build:wasm)`);
+}
+
+/**
+ * Compile a module, enabling relaxed SIMD in V8 first if needed: Node 20 (V8 11.3) has it behind
+ * --experimental-wasm-relaxed-simd, which takes effect for modules compiled after it is set; Node 22 ships it on.
+ * Returns undefined where this V8 cannot compile the module.
+ */
+function compile(variant: SimdVariant): WasmModule | undefined {
+  const bytes = readModuleBytes(variant);
+  if (!WA.validate(bytes) && variant === 'relaxed') {
+    try { v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); } catch { /* unknown flag: not available */ }
+  }
+  if (!WA.validate(bytes)) return undefined;
+  return new WA.Module(bytes);
+}
+
+export class WasmRuntime {
+  readonly heap: WasmHeap;
+  /** Compiled modules by variant index (undefined: not supported here). */
+  readonly modules: (WasmModule | undefined)[];
+  private readonly kernels: (KernelExports | undefined)[];
+  readonly pool: WorkerPool;
+  private readonly mainWork: number;
+  private readonly workFloats: number;
+  /** GEMM calls so far that were cut into chunks for several threads / ran on the calling thread only; chunks run by workers. */
+  readonly stats = { parallelGemms: 0, serialGemms: 0, workerChunks: 0 };
+
+  constructor() {
+    this.modules = VARIANTS.map(compile);
+    const first = this.modules.find((m) => m);
+    if (!first) throw new Error('wasm backend: this Node.js cannot compile WebAssembly SIMD (needs SSE4.1 and SIMD128)');
+    // Probe the static layout with a throw-away memory, then make the real one.
+    const probe = instantiate(first, new WA.Memory({ initial: 1, maximum: 1, shared: true }));
+    this.heap = new WasmHeap(probe.heapBase());
+    this.kernels = this.modules.map((m) => (m ? instantiate(m, this.heap.memory) : undefined));
+    this.workFloats = probe.workFloats();
+    this.mainWork = this.heap.alloc(this.workFloats * 4);
+    // Workers get every module, with a placeholder where one is unsupported (they are never asked to run it).
+    const mods = this.modules.map((m) => m ?? first);
+    this.pool = new WorkerPool(this.heap, mods, this.workFloats, 50, 200);
+  }
+
+  supports(variant: SimdVariant): boolean {
+    return this.modules[VARIANTS.indexOf(variant)] !== undefined;
+  }
+
+  /** Kernels of `variant` on the calling (main) thread. */
+  main(variant: number): KernelExports {
+    return this.kernels[variant]!;
+  }
+
+  /**
+   * C = alpha op(A) op(B) + beta C on pointers into the heap. Large problems are cut into chunks (column ranges of C,
+   * or row ranges, in multiples of the register tile) that this thread and up to threads - 1 idle workers claim
+   * dynamically; small ones run here only.
+   */
+  gemm(variant: number, threads: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    a: number, b: number, beta: number, c: number): void {
+    const k = this.kernels[variant]!;
+    const tA = transA ? 1 : 0, tB = transB ? 1 : 0;
+    let helpers = 0;
+    if (threads > 1 && M * N * K >= PARALLEL_MIN_FMA) {
+      if (this.pool.size < threads - 1) this.pool.grow(threads - 1);
+      helpers = this.pool.available(threads - 1);
+    }
+    // Split the dimension whose operand is cheaper to pack again per chunk: along N every chunk packs all of op(A)
+    // (M x K), along M all of op(B) (K x N). Fall back to the other one if it has too few tiles.
+    const tilesN = Math.ceil(N / NR), tilesM = Math.ceil(M / MR);
+    const want = CHUNKS_PER_THREAD * (helpers + 1);
+    let splitN = M <= N;
+    if ((splitN ? tilesN : tilesM) < want && (splitN ? tilesM : tilesN) > (splitN ? tilesN : tilesM)) splitN = !splitN;
+    const chunks = Math.min(want, splitN ? tilesN : tilesM);
+    if (helpers === 0 || chunks <= 1) {
+      this.stats.serialGemms++;
+      k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork);
+      return;
+    }
+    this.stats.parallelGemms++;
+    const { ctrl, ctrlF } = this.pool;
+    ctrl[ARGS + G_TRANS_A] = tA; ctrl[ARGS + G_TRANS_B] = tB;
+    ctrl[ARGS + G_M] = M; ctrl[ARGS + G_N] = N; ctrl[ARGS + G_K] = K;
+    ctrlF[ARGS + G_ALPHA] = alpha; ctrlF[ARGS + G_BETA] = beta;
+    ctrl[ARGS + G_A] = a; ctrl[ARGS + G_B] = b; ctrl[ARGS + G_C] = c;
+    ctrl[ARGS + G_SPLIT_N] = splitN ? 1 : 0;
+    ctrl[ARGS + G_TILE] = splitN ? NR : MR;
+    this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWork, chunks, helpers);
+  }
+}
+
+let runtime: WasmRuntime | undefined;
+
+/** The process-wide runtime (created on first call). */
+export function wasmRuntime(): WasmRuntime {
+  return (runtime ??= new WasmRuntime());
+}
+
+/** Default thread count: TSCAFFE_THREADS, else the number of CPUs Node may use. */
+export function defaultThreads(): number {
+  const env = Number(process.env.TSCAFFE_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Stop the worker threads (they restart on the next large GEMM). Never required: workers do not hold the process. */
+export async function shutdownWasmWorkers(): Promise<void> {
+  if (runtime) await runtime.pool.shutdown();
+}
