@@ -54,12 +54,13 @@ async function main(): Promise<void> {
   console.log(`wasm kernels: ${w1.simd === 'relaxed' ? 'relaxed SIMD (FMA)' : 'SIMD128'}; Node ${process.version}`);
   const head = ['shape', 'M', 'N', 'K', 'ts GF/s', 'wasm 1T', 'wasm 2T', 'x (1T/ts)', 'x (2T/ts)'];
   const rows: string[][] = [];
-  let sums = [0, 0, 0];
+  let logs = [0, 0];
+  const stats0 = { ...w2.stats };
   for (const s of shapes) {
     const g0 = measure(ts, s, (n) => new Float32Array(n));
     const g1 = measure(w1, s, (n) => w1.allocFloat32(n));
     const g2 = measure(w2, s, (n) => w2.allocFloat32(n));
-    sums = [sums[0]! + 1 / g0, sums[1]! + 1 / g1, sums[2]! + 1 / g2];
+    logs = [logs[0]! + Math.log(g1 / g0), logs[1]! + Math.log(g2 / g0)];
     const name = `${s.name} (${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'})`;
     rows.push([name, String(s.M), String(s.N), String(s.K), g0.toFixed(1), g1.toFixed(1), g2.toFixed(1),
       (g1 / g0).toFixed(1), (g2 / g0).toFixed(1)]);
@@ -68,8 +69,12 @@ async function main(): Promise<void> {
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(head));
   for (const r of rows) console.log(line(r));
-  console.log(`time for one call of each shape: ts ${(sums[0]! * 2).toFixed(2)} ms-per-GFLOP-ish; ` +
-    `speedup wasm 1T ${(sums[0]! / sums[1]!).toFixed(1)}x, 2T ${(sums[0]! / sums[2]!).toFixed(1)}x (equal-flop weighting)`);
+  const gm = (l: number) => Math.exp(l / shapes.length).toFixed(1);
+  console.log(`geometric mean speedup over ts: wasm 1 thread ${gm(logs[0]!)}x, 2 threads ${gm(logs[1]!)}x`);
+  const st = w2.stats;
+  console.log(`2-thread runs: ${st.parallelGemms - stats0.parallelGemms} split GEMMs (${st.workerChunks - stats0.workerChunks} ` +
+    `chunks by the worker), ${st.serialGemms - stats0.serialGemms} alone (the adaptive choice where splitting was slower, ` +
+    `or the worker was still busy; TSCAFFE_WASM_ADAPTIVE=0 always splits)`);
 }
 
 await main();

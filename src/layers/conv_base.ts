@@ -23,9 +23,6 @@ export abstract class BaseConvolutionLayer extends Layer {
   protected channels = 0;
   protected inH = 0; protected inW = 0;
   protected outH = 0; protected outW = 0;
-  protected col = new Float32Array(0);
-  protected biasMultiplier = new Float32Array(0);
-  protected is1x1 = false;
 
   override exactNumBottomBlobs(): number { return -1; }
   override minBottomBlobs(): number { return 1; }
@@ -55,7 +52,6 @@ export abstract class BaseConvolutionLayer extends Layer {
     if (has(cp, 'pad_h') || has(cp, 'pad_w')) { this.padH = cp.pad_h ?? 0; this.padW = cp.pad_w ?? 0; }
     else { this.padH = pick(cp.pad, 0, 0); this.padW = pick(cp.pad, 1, 0); }
     this.dilationH = pick(cp.dilation, 0, 1); this.dilationW = pick(cp.dilation, 1, 1);
-    this.is1x1 = this.kernelH === 1 && this.kernelW === 1 && this.strideH === 1 && this.strideW === 1 && this.padH === 0 && this.padW === 0;
     this.channels = bottom[0]!.shape[axis]!;
     this.numOutput = cp.num_output ?? 0;
     if (this.numOutput <= 0) throw err('num_output must be > 0');
@@ -93,14 +89,6 @@ export abstract class BaseConvolutionLayer extends Layer {
       throw new Error(`Layer ${this.name}: output would be ${this.outH}x${this.outW} for input ${this.inH}x${this.inW}`);
     }
     for (let i = 0; i < top.length; i++) top[i]!.reshape([b0.shape[0]!, this.numOutput, this.outH, this.outW]);
-    const [colH, colW] = this.reverseDimensions() ? [this.outH, this.outW] : [this.inH, this.inW];
-    const [spH, spW] = this.reverseDimensions() ? [this.inH, this.inW] : [this.outH, this.outW];
-    void colH; void colW;
-    const kdim = (this.reverseDimensions() ? this.numOutput : this.channels) * this.kernelH * this.kernelW;
-    const need = kdim * spH * spW;
-    if (this.col.length < need) this.col = new Float32Array(need);
-    const outSp = this.outH * this.outW;
-    if (this.biasMultiplier.length !== outSp) this.biasMultiplier = new Float32Array(outSp).fill(1);
   }
 
   /** Geometry of the "image" side of im2col: the input for convolution, the output for deconvolution. */
@@ -115,28 +103,120 @@ export abstract class BaseConvolutionLayer extends Layer {
     };
   }
 
-  // Per-image GEMMs, as Caffe's forward_cpu_gemm / backward_cpu_gemm / weight_cpu_gemm. "conv in" is the im2col side.
-  private convDims() {
+  // Batched GEMMs. Instead of Caffe's one small GEMM per image, `c` images at a time are laid side by side: the
+  // column matrix is K x (c*P) (image i in columns [i*P, (i+1)*P)) and the "output side" (the non-im2col side: top for
+  // convolution, bottom for deconvolution) is gathered into Mo x (c*P). Fewer, wider GEMMs run much faster.
+  private colOne = new Float32Array(0);
+  private colBig = new Float32Array(0);
+  private outBig = new Float32Array(0);
+
+  /** Output-side channels (Mo), its spatial size (P) and the column rows (Ktot). */
+  protected convDims() {
     const rev = this.reverseDimensions();
     const convOutC = rev ? this.channels : this.numOutput;
     const convInC = rev ? this.numOutput : this.channels;
     const outSp = rev ? this.inH * this.inW : this.outH * this.outW;
-    const kdim = (convInC / this.group) * this.kernelH * this.kernelW;
-    return { convOutC, convInC, outSp, kdim };
+    return { convOutC, outSp, kTotal: convInC * this.kernelH * this.kernelW };
   }
 
-  /** output (convOutC x outSp) = W * col(input) */
-  protected forwardGemm(input: Float32Array, weights: Float32Array, output: Float32Array): void {
+  /** Images per batched GEMM: about 8192 columns, at most 64 MB of column matrix. */
+  protected chunk(num: number): number {
+    const { outSp, kTotal } = this.convDims();
+    const byCols = Math.ceil(8192 / outSp);
+    const byMem = Math.floor((16 << 20) / Math.max(1, kTotal * outSp));
+    return Math.max(1, Math.min(num, byCols, byMem));
+  }
+
+  private ensure(c: number): void {
+    const { convOutC, outSp, kTotal } = this.convDims();
+    if (this.colOne.length < kTotal * outSp) this.colOne = new Float32Array(kTotal * outSp);
+    if (this.colBig.length < kTotal * outSp * c) this.colBig = new Float32Array(kTotal * outSp * c);
+    if (this.outBig.length < convOutC * outSp * c) this.outBig = new Float32Array(convOutC * outSp * c);
+  }
+
+  /** Column matrix of images [n0, n0+c) of `im` (the im2col side). */
+  protected imToCols(im: Float32Array, n0: number, c: number): void {
+    this.ensure(c);
+    const { outSp: P, kTotal } = this.convDims();
+    const g = this.geometry();
+    const imDim = g.channels * g.height * g.width;
+    const ld = c * P;
     const be = backend();
-    const { convOutC, outSp, kdim } = this.convDims();
-    let col = input;
-    if (!this.is1x1) { be.im2col(input, this.geometry(), this.col); col = this.col; }
-    const g = this.group;
-    const wOff = (convOutC / g) * kdim;
+    for (let i = 0; i < c; i++) {
+      be.im2col(im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim), g, this.colOne);
+      for (let r = 0; r < kTotal; r++) this.colBig.set(this.colOne.subarray(r * P, r * P + P), r * ld + i * P);
+    }
+  }
+
+  /** col2im of the column matrix into images [n0, n0+c) of `im` (overwrites them). */
+  protected colsToIm(im: Float32Array, n0: number, c: number): void {
+    const { outSp: P, kTotal } = this.convDims();
+    const g = this.geometry();
+    const imDim = g.channels * g.height * g.width;
+    const ld = c * P;
+    const be = backend();
+    for (let i = 0; i < c; i++) {
+      for (let r = 0; r < kTotal; r++) this.colOne.set(this.colBig.subarray(r * ld + i * P, r * ld + i * P + P), r * P);
+      be.col2im(this.colOne, g, im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim));
+    }
+  }
+
+  /** Gather images [n0, n0+c) of the output side into the Mo x (c*P) matrix. */
+  protected gatherOut(src: Float32Array, n0: number, c: number): void {
+    this.ensure(c);
+    const { convOutC: M, outSp: P } = this.convDims();
+    const ld = c * P;
+    for (let i = 0; i < c; i++) {
+      const base = (n0 + i) * M * P;
+      for (let m = 0; m < M; m++) this.outBig.set(src.subarray(base + m * P, base + m * P + P), m * ld + i * P);
+    }
+  }
+
+  /** Scatter the Mo x (c*P) matrix back to images [n0, n0+c), adding `bias` per channel when given. */
+  protected scatterOut(dst: Float32Array, n0: number, c: number, bias?: Float32Array): void {
+    const { convOutC: M, outSp: P } = this.convDims();
+    const ld = c * P;
+    for (let i = 0; i < c; i++) {
+      const base = (n0 + i) * M * P;
+      for (let m = 0; m < M; m++) {
+        const from = m * ld + i * P, to = base + m * P;
+        if (!bias) dst.set(this.outBig.subarray(from, from + P), to);
+        else {
+          const b = bias[m]!;
+          for (let p = 0; p < P; p++) dst[to + p] = this.outBig[from + p]! + b;
+        }
+      }
+    }
+  }
+
+  /** Per group: out (Mo x c*P) = W * col. */
+  protected gemmForward(weights: Float32Array, c: number): void {
+    const { convOutC, outSp, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
     for (let i = 0; i < g; i++) {
-      be.gemm(false, false, convOutC / g, outSp, kdim, 1,
-        weights.subarray(wOff * i, wOff * (i + 1)), col.subarray(kdim * outSp * i, kdim * outSp * (i + 1)), 0,
-        output.subarray((convOutC / g) * outSp * i, (convOutC / g) * outSp * (i + 1)));
+      backend().gemm(false, false, Mg, ld, Kg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg),
+        this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld), 0, this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld));
+    }
+  }
+
+  /** Per group: col = W^T * out. */
+  protected gemmBackwardData(weights: Float32Array, c: number): void {
+    this.ensure(c);
+    const { convOutC, outSp, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
+    for (let i = 0; i < g; i++) {
+      backend().gemm(true, false, Kg, ld, Mg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg),
+        this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld), 0, this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld));
+    }
+  }
+
+  /** Per group: weight grad += out * col^T. */
+  protected gemmWeights(weightDiff: Float32Array, c: number): void {
+    const { convOutC, outSp, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
+    for (let i = 0; i < g; i++) {
+      backend().gemm(false, true, Mg, Kg, ld, 1, this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld),
+        this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld), 1, weightDiff.subarray(i * Mg * Kg, (i + 1) * Mg * Kg));
     }
   }
 
@@ -146,36 +226,6 @@ export abstract class BaseConvolutionLayer extends Layer {
       const b = bias[c]!;
       const base = c * sp;
       for (let j = 0; j < sp; j++) output[base + j]! += b;
-    }
-  }
-
-  /** input grad = col2im(W^T * output grad) */
-  protected backwardGemm(outputDiff: Float32Array, weights: Float32Array, inputDiff: Float32Array): void {
-    const be = backend();
-    const { convOutC, outSp, kdim } = this.convDims();
-    const col = this.is1x1 ? inputDiff : this.col;
-    const g = this.group;
-    const wOff = (convOutC / g) * kdim;
-    for (let i = 0; i < g; i++) {
-      be.gemm(true, false, kdim, outSp, convOutC / g, 1,
-        weights.subarray(wOff * i, wOff * (i + 1)), outputDiff.subarray((convOutC / g) * outSp * i, (convOutC / g) * outSp * (i + 1)), 0,
-        col.subarray(kdim * outSp * i, kdim * outSp * (i + 1)));
-    }
-    if (!this.is1x1) be.col2im(this.col, this.geometry(), inputDiff);
-  }
-
-  /** weight grad += output grad * col(input)^T */
-  protected weightGemm(input: Float32Array, outputDiff: Float32Array, weightDiff: Float32Array): void {
-    const be = backend();
-    const { convOutC, outSp, kdim } = this.convDims();
-    let col = input;
-    if (!this.is1x1) { be.im2col(input, this.geometry(), this.col); col = this.col; }
-    const g = this.group;
-    const wOff = (convOutC / g) * kdim;
-    for (let i = 0; i < g; i++) {
-      be.gemm(false, true, convOutC / g, kdim, outSp, 1,
-        outputDiff.subarray((convOutC / g) * outSp * i, (convOutC / g) * outSp * (i + 1)),
-        col.subarray(kdim * outSp * i, kdim * outSp * (i + 1)), 1, weightDiff.subarray(wOff * i, wOff * (i + 1)));
     }
   }
 

@@ -1,4 +1,4 @@
-// Convolution: im2col + GEMM per image, as Caffe's ConvolutionLayer (2-D, groups, dilation).
+// Convolution: im2col + GEMM as Caffe's ConvolutionLayer (2-D, groups, dilation), over several images per GEMM.
 import type { Blob } from '../blob/blob.js';
 import { BaseConvolutionLayer } from './conv_base.js';
 import { registerLayer } from './layer.js';
@@ -14,13 +14,14 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
 
   forward(bottom: Blob[], top: Blob[]): void {
     const w = this.blobs[0]!.data;
+    const bias = this.biasTerm ? this.blobs[1]!.data : undefined;
     for (let i = 0; i < bottom.length; i++) {
-      const b = bottom[i]!, t = top[i]!;
-      const inDim = b.count(1), outDim = t.count(1);
-      for (let n = 0; n < b.shape[0]!; n++) {
-        const out = t.data.subarray(n * outDim, (n + 1) * outDim);
-        this.forwardGemm(b.data.subarray(n * inDim, (n + 1) * inDim), w, out);
-        if (this.biasTerm) this.forwardBias(out, this.blobs[1]!.data);
+      const num = bottom[i]!.shape[0]!, step = this.chunk(num);
+      for (let n0 = 0; n0 < num; n0 += step) {
+        const c = Math.min(step, num - n0);
+        this.imToCols(bottom[i]!.data, n0, c);
+        this.gemmForward(w, c);
+        this.scatterOut(top[i]!.data, n0, c, bias);
       }
     }
   }
@@ -29,12 +30,22 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
     const w = this.blobs[0]!;
     for (let i = 0; i < top.length; i++) {
       const b = bottom[i]!, t = top[i]!;
-      const inDim = b.count(1), outDim = t.count(1);
-      for (let n = 0; n < b.shape[0]!; n++) {
-        const td = t.diff.subarray(n * outDim, (n + 1) * outDim);
-        if (this.biasTerm && this.paramPropagateDown[1]) this.backwardBias(this.blobs[1]!.diff, td);
-        if (this.paramPropagateDown[0]) this.weightGemm(b.data.subarray(n * inDim, (n + 1) * inDim), td, w.diff);
-        if (propagateDown[i]) this.backwardGemm(td, w.data, b.diff.subarray(n * inDim, (n + 1) * inDim));
+      const num = b.shape[0]!, outDim = t.count(1), step = this.chunk(num);
+      if (this.biasTerm && this.paramPropagateDown[1]) {
+        for (let n = 0; n < num; n++) this.backwardBias(this.blobs[1]!.diff, t.diff.subarray(n * outDim, (n + 1) * outDim));
+      }
+      if (!this.paramPropagateDown[0] && !propagateDown[i]) continue;
+      for (let n0 = 0; n0 < num; n0 += step) {
+        const c = Math.min(step, num - n0);
+        this.gatherOut(t.diff, n0, c);
+        if (this.paramPropagateDown[0]) {
+          this.imToCols(b.data, n0, c);
+          this.gemmWeights(w.diff, c);
+        }
+        if (propagateDown[i]) {
+          this.gemmBackwardData(w.data, c);
+          this.colsToIm(b.diff, n0, c);
+        }
       }
     }
   }

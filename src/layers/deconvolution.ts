@@ -17,12 +17,15 @@ export class DeconvolutionLayer extends BaseConvolutionLayer {
   forward(bottom: Blob[], top: Blob[]): void {
     const w = this.blobs[0]!.data;
     for (let i = 0; i < bottom.length; i++) {
-      const b = bottom[i]!, t = top[i]!;
-      const inDim = b.count(1), outDim = t.count(1);
-      for (let n = 0; n < b.shape[0]!; n++) {
-        const out = t.data.subarray(n * outDim, (n + 1) * outDim);
-        this.backwardGemm(b.data.subarray(n * inDim, (n + 1) * inDim), w, out);
-        if (this.biasTerm) this.forwardBias(out, this.blobs[1]!.data);
+      const num = bottom[i]!.shape[0]!, outDim = top[i]!.count(1), step = this.chunk(num);
+      for (let n0 = 0; n0 < num; n0 += step) {
+        const c = Math.min(step, num - n0);
+        this.gatherOut(bottom[i]!.data, n0, c);
+        this.gemmBackwardData(w, c);
+        this.colsToIm(top[i]!.data, n0, c);
+      }
+      if (this.biasTerm) {
+        for (let n = 0; n < num; n++) this.forwardBias(top[i]!.data.subarray(n * outDim, (n + 1) * outDim), this.blobs[1]!.data);
       }
     }
   }
@@ -31,13 +34,23 @@ export class DeconvolutionLayer extends BaseConvolutionLayer {
     const w = this.blobs[0]!;
     for (let i = 0; i < top.length; i++) {
       const b = bottom[i]!, t = top[i]!;
-      const inDim = b.count(1), outDim = t.count(1);
-      for (let n = 0; n < b.shape[0]!; n++) {
-        const td = t.diff.subarray(n * outDim, (n + 1) * outDim);
-        if (this.biasTerm && this.paramPropagateDown[1]) this.backwardBias(this.blobs[1]!.diff, td);
-        // The top diff is the im2col side: weight grad += bottom data * col(top diff)^T, bottom grad = W * col(top diff).
-        if (this.paramPropagateDown[0]) this.weightGemm(td, b.data.subarray(n * inDim, (n + 1) * inDim), w.diff);
-        if (propagateDown[i]) this.forwardGemm(td, w.data, b.diff.subarray(n * inDim, (n + 1) * inDim));
+      const num = b.shape[0]!, outDim = t.count(1), step = this.chunk(num);
+      if (this.biasTerm && this.paramPropagateDown[1]) {
+        for (let n = 0; n < num; n++) this.backwardBias(this.blobs[1]!.diff, t.diff.subarray(n * outDim, (n + 1) * outDim));
+      }
+      // The top diff is the im2col side: weight grad += bottom data * col(top diff)^T, bottom grad = W * col(top diff).
+      for (let n0 = 0; n0 < num; n0 += step) {
+        const c = Math.min(step, num - n0);
+        if (!this.paramPropagateDown[0] && !propagateDown[i]) break;
+        this.imToCols(t.diff, n0, c);
+        if (this.paramPropagateDown[0]) {
+          this.gatherOut(b.data, n0, c);
+          this.gemmWeights(w.diff, c);
+        }
+        if (propagateDown[i]) {
+          this.gemmForward(w.data, c);
+          this.scatterOut(b.diff, n0, c);
+        }
       }
     }
   }

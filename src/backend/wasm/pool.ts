@@ -18,6 +18,8 @@ interface Slot {
   dead?: string;
 }
 
+/** How long a GEMM call waits for a worker still finishing the previous job before going without it. */
+const IDLE_WAIT_MS = 0.02;
 /** How long the main thread waits for a job's last chunks before giving up (only a dead worker is that slow). */
 const WAIT_LIMIT_MS = 120_000;
 
@@ -28,6 +30,8 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly errors: string[] = [];
   private gen = 0;
+  /** Of the last runGemm: milliseconds this thread spent posting and computing, then waiting for the workers. */
+  readonly lastTiming = { busyMs: 0, waitMs: 0 };
 
   constructor(private readonly heap: WasmHeap, private readonly modules: WasmModule[], private readonly workFloats: number,
     private readonly workerSpinMicros: number, private readonly mainSpinMicros: number) {
@@ -79,12 +83,20 @@ export class WorkerPool {
     }
   }
 
-  /** Ids of up to n workers that are started and not still busy with an earlier job. */
+  /**
+   * Ids of up to n workers that are started and not still busy with an earlier job. A worker that woke late for the
+   * previous job (after its chunks were all taken) needs a moment to say so: wait up to IDLE_WAIT_MS for it.
+   */
   private idle(n: number): number[] {
     const ids: number[] = [];
     for (let i = 0; i < this.slots.length && ids.length < n; i++) {
       const s = this.slots[i]!, b = (i + 1) * BLOCK;
-      if (!s.dead && Atomics.load(this.ctrl, b + READY) === 1 && Atomics.load(this.ctrl, b + DONE) === s.seq) ids.push(i + 1);
+      if (s.dead || Atomics.load(this.ctrl, b + READY) !== 1) continue;
+      if (Atomics.load(this.ctrl, b + DONE) !== s.seq) {
+        const until = performance.now() + IDLE_WAIT_MS;
+        while (Atomics.load(this.ctrl, b + DONE) !== s.seq && performance.now() < until) { /* spin */ }
+      }
+      if (Atomics.load(this.ctrl, b + DONE) === s.seq) ids.push(i + 1);
     }
     return ids;
   }
@@ -97,10 +109,11 @@ export class WorkerPool {
   /**
    * Run a GEMM whose arguments (all but G_CHUNKS and G_GEN) the caller wrote at ctrl[ARGS...] of block 0, cut into
    * `chunks` chunks, on this thread plus up to `helpers` idle workers. Throws if a chunk failed. Returns how many
-   * chunks the workers ran.
+   * chunks the workers ran; lastTiming says how long this thread computed and then waited.
    */
   runGemm(kernels: KernelExports, variant: number, work: number, chunks: number, helpers: number): number {
     const ctrl = this.ctrl;
+    const t0 = performance.now();
     chunks = Math.min(chunks, MAX_CHUNKS);
     this.gen = (this.gen + 1) & 0x7fff;
     ctrl[ARGS + G_CHUNKS] = chunks;
@@ -116,7 +129,10 @@ export class WorkerPool {
       this.post(id);
     }
     const { claimed, error } = runGemmChunks(ctrl, this.ctrlF, ARGS, kernels, work);
+    const t1 = performance.now();
     this.waitFinished(chunks);
+    this.lastTiming.busyMs = t1 - t0;
+    this.lastTiming.waitMs = performance.now() - t1;
     if (error) throw error;
     if (Atomics.load(ctrl, FAILED) !== 0) {
       throw new Error(`wasm backend: a worker's GEMM failed${this.errors.length ? `: ${this.errors.shift()}` : ''}`);

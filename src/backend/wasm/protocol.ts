@@ -90,9 +90,11 @@ function claim(ctrl: Int32Array, gen: number, chunks: number): number {
 /**
  * Take and run chunks of the GEMM whose arguments are at ctrl[args...] until none is left (main thread and workers).
  * Returns how many chunks this thread ran and the error of one that threw (also flagged in FAILED), if any.
+ * `release` (a worker marking itself DONE) runs once no chunk is left but BEFORE this thread's last chunk is counted
+ * as finished, so by the time the main thread sees every chunk finished, every worker that took part is idle again.
  */
 export function runGemmChunks(ctrl: Int32Array, ctrlF: Float32Array, args: number, kernels: KernelExports,
-  work: number): { claimed: number; error: unknown } {
+  work: number, release?: () => void): { claimed: number; error: unknown } {
   const tA = ctrl[args + G_TRANS_A]!, tB = ctrl[args + G_TRANS_B]!;
   const M = ctrl[args + G_M]!, N = ctrl[args + G_N]!, K = ctrl[args + G_K]!;
   const alpha = ctrlF[args + G_ALPHA]!, beta = ctrlF[args + G_BETA]!;
@@ -102,9 +104,10 @@ export function runGemmChunks(ctrl: Int32Array, ctrlF: Float32Array, args: numbe
   const dim = splitN ? N : M;
   const tiles = Math.ceil(dim / tile);
   let error: unknown;
-  for (let claimed = 0; ; claimed++) {
-    const i = claim(ctrl, gen, chunks);
-    if (i < 0) return { claimed, error };
+  let claimed = 0;
+  let i = claim(ctrl, gen, chunks);
+  while (i >= 0) {
+    claimed++;
     const lo = Math.floor((i * tiles) / chunks) * tile;
     const hi = Math.min(dim, Math.floor(((i + 1) * tiles) / chunks) * tile);
     try {
@@ -114,6 +117,10 @@ export function runGemmChunks(ctrl: Int32Array, ctrlF: Float32Array, args: numbe
       error ??= e;
       Atomics.store(ctrl, FAILED, 1);
     }
+    i = claim(ctrl, gen, chunks);
+    if (i < 0) release?.();
     if (Atomics.add(ctrl, FINISHED, 1) + 1 === chunks) Atomics.notify(ctrl, FINISHED);
   }
+  if (claimed === 0) release?.();
+  return { claimed, error };
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
+import { performance } from 'node:perf_hooks';
 import { WasmHeap } from './heap.js';
 import { WorkerPool } from './pool.js';
 import { WA, type WasmModule } from './wasm_api.js';
@@ -17,6 +18,23 @@ export const VARIANTS: readonly SimdVariant[] = ['relaxed', 'simd'];
 const PARALLEL_MIN_FMA = Number(process.env.TSCAFFE_WASM_PAR_MIN ?? 100_000);
 /** Chunks per participating thread: more balance the load when a thread is late, fewer repack less. */
 const CHUNKS_PER_THREAD = Number(process.env.TSCAFFE_WASM_CHUNKS ?? 2);
+/**
+ * Adaptive parallelism. On a loaded machine (more runnable threads than cores) splitting a GEMM can be slower than
+ * running it alone: a woken worker may even preempt the main thread. So for each GEMM shape the runtime keeps a running
+ * average of the call time alone and split, runs the faster way, and re-tries the other one every PROBE_EVERY calls.
+ * TSCAFFE_WASM_ADAPTIVE=0 turns this off (always split when workers are free).
+ */
+const ADAPTIVE = process.env.TSCAFFE_WASM_ADAPTIVE !== '0';
+const PROBE_EVERY = 32;
+const MAX_SHAPES = 4096;
+
+interface ShapeTiming {
+  calls: number;
+  /** Running averages of the call time (ms) alone and split; 0 = not measured yet. */
+  serialMs: number;
+  parallelMs: number;
+}
+
 /** Register tile of the kernels (assembly/kernels.ts): threads split C in multiples of it. */
 const MR = 4;
 const NR = 8;
@@ -57,6 +75,7 @@ export class WasmRuntime {
   private readonly workFloats: number;
   /** GEMM calls so far that were cut into chunks for several threads / ran on the calling thread only; chunks run by workers. */
   readonly stats = { parallelGemms: 0, serialGemms: 0, workerChunks: 0 };
+  private readonly timings = new Map<string, ShapeTiming>();
 
   constructor() {
     this.modules = VARIANTS.map(compile);
@@ -92,9 +111,14 @@ export class WasmRuntime {
     const k = this.kernels[variant]!;
     const tA = transA ? 1 : 0, tB = transB ? 1 : 0;
     let helpers = 0;
+    let timing: ShapeTiming | undefined;
     if (threads > 1 && M * N * K >= PARALLEL_MIN_FMA) {
       if (this.pool.size < threads - 1) this.pool.grow(threads - 1);
       helpers = this.pool.available(threads - 1);
+      if (ADAPTIVE && helpers > 0) {
+        timing = this.timingOf(tA, tB, M, N, K);
+        if (!this.shouldSplit(timing)) helpers = 0;
+      }
     }
     // Split the dimension whose operand is cheaper to pack again per chunk: along N every chunk packs all of op(A)
     // (M x K), along M all of op(B) (K x N). Fall back to the other one if it has too few tiles.
@@ -103,9 +127,11 @@ export class WasmRuntime {
     let splitN = M <= N;
     if ((splitN ? tilesN : tilesM) < want && (splitN ? tilesM : tilesN) > (splitN ? tilesN : tilesM)) splitN = !splitN;
     const chunks = Math.min(want, splitN ? tilesN : tilesM);
+    const t0 = timing ? performance.now() : 0;
     if (helpers === 0 || chunks <= 1) {
       this.stats.serialGemms++;
       k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork);
+      if (timing) timing.serialMs = average(timing.serialMs, performance.now() - t0);
       return;
     }
     this.stats.parallelGemms++;
@@ -117,7 +143,32 @@ export class WasmRuntime {
     ctrl[ARGS + G_SPLIT_N] = splitN ? 1 : 0;
     ctrl[ARGS + G_TILE] = splitN ? NR : MR;
     this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWork, chunks, helpers);
+    if (timing) timing.parallelMs = average(timing.parallelMs, performance.now() - t0);
   }
+
+  private timingOf(tA: number, tB: number, M: number, N: number, K: number): ShapeTiming {
+    const key = `${tA}${tB}:${M}:${N}:${K}`;
+    let t = this.timings.get(key);
+    if (!t) {
+      if (this.timings.size >= MAX_SHAPES) this.timings.clear();
+      t = { calls: 0, serialMs: 0, parallelMs: 0 };
+      this.timings.set(key, t);
+    }
+    return t;
+  }
+
+  /** Split this call? Measure both ways first, then the faster, the slower one every PROBE_EVERY calls. */
+  private shouldSplit(t: ShapeTiming): boolean {
+    const n = ++t.calls;
+    if (t.parallelMs === 0) return true;
+    if (t.serialMs === 0) return false;
+    const splitFaster = t.parallelMs < t.serialMs;
+    return n % PROBE_EVERY === 0 ? !splitFaster : splitFaster;
+  }
+}
+
+function average(avg: number, sample: number): number {
+  return avg === 0 ? sample : 0.75 * avg + 0.25 * sample;
 }
 
 let runtime: WasmRuntime | undefined;

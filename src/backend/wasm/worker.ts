@@ -17,6 +17,11 @@ Atomics.store(ctrl, base + DONE, seq);
 Atomics.store(ctrl, base + READY, 1);
 parentPort?.postMessage('ready');
 
+/** Mark this worker idle: the main thread may write its next job into the mailbox from now on. */
+function release(): void {
+  Atomics.store(ctrl, base + DONE, seq);
+}
+
 for (;;) {
   let s = Atomics.load(ctrl, base + SEQ);
   if (s === seq) {
@@ -30,10 +35,11 @@ for (;;) {
   const op = ctrl[base + OP];
   if (op === OP_QUIT) break;
   if (op === OP_GEMM) {
-    const { error } = runGemmChunks(ctrl, ctrlF, base + ARGS, kernels[ctrl[base + VARIANT]!]!, init.work);
+    const { error } = runGemmChunks(ctrl, ctrlF, base + ARGS, kernels[ctrl[base + VARIANT]!]!, init.work, release);
     if (error) parentPort?.postMessage({ error: String((error as Error)?.stack ?? error) });
+  } else {
+    release();
   }
-  Atomics.store(ctrl, base + DONE, seq);
 }
 Atomics.store(ctrl, base + READY, 0);
 Atomics.store(ctrl, base + DONE, seq);
