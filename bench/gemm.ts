@@ -1,5 +1,6 @@
-// GEMM throughput of the 'ts' and 'wasm' backends on LeNet's per-image (batch 64) shapes, wasm with 1 and 2 threads.
-// Run: npx tsc -p . && node dist/bench/gemm.js [--quick]
+// GEMM throughput of the 'ts' and 'wasm' backends on LeNet's GEMM shapes (batch 64: Caffe's per-image ones, then the
+// batched ones conv_base.ts uses), wasm with 1 and 2 threads, operands in wasm memory as Blob allocates them.
+// Run: npx tsc -p . && node dist/bench/gemm.js [--quick] [--per-image]
 import '../src/backend/ts/index.js';
 import { createBackend, type Backend } from '../src/backend/backend.js';
 import { createWasmBackend } from '../src/backend/wasm/index.js';
@@ -13,6 +14,15 @@ const shapes: Shape[] = [
   { name: 'conv2 dgrad', transA: true, transB: false, M: 500, N: 64, K: 50 },
   { name: 'ip1 fwd', transA: false, transB: true, M: 64, N: 500, K: 800 },
   { name: 'ip1 wgrad', transA: true, transB: false, M: 500, N: 800, K: 64 },
+];
+
+// The batched GEMMs of conv_base.ts (several images side by side: conv1 15 images, conv2 all 64).
+const batched: Shape[] = [
+  { name: 'conv1 fwd x15', transA: false, transB: false, M: 20, N: 8640, K: 25 },
+  { name: 'conv1 wgrad x15', transA: false, transB: true, M: 20, N: 25, K: 8640 },
+  { name: 'conv2 fwd x64', transA: false, transB: false, M: 50, N: 4096, K: 500 },
+  { name: 'conv2 wgrad x64', transA: false, transB: true, M: 50, N: 500, K: 4096 },
+  { name: 'conv2 dgrad x64', transA: true, transB: false, M: 500, N: 4096, K: 50 },
 ];
 
 const quick = process.argv.includes('--quick');
@@ -56,7 +66,8 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   let logs = [0, 0];
   const stats0 = { ...w2.stats };
-  for (const s of shapes) {
+  const all = process.argv.includes('--per-image') ? shapes : [...shapes, ...batched];
+  for (const s of all) {
     const g0 = measure(ts, s, (n) => new Float32Array(n));
     const g1 = measure(w1, s, (n) => w1.allocFloat32(n));
     const g2 = measure(w2, s, (n) => w2.allocFloat32(n));
@@ -69,7 +80,7 @@ async function main(): Promise<void> {
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(head));
   for (const r of rows) console.log(line(r));
-  const gm = (l: number) => Math.exp(l / shapes.length).toFixed(1);
+  const gm = (l: number) => Math.exp(l / all.length).toFixed(1);
   console.log(`geometric mean speedup over ts: wasm 1 thread ${gm(logs[0]!)}x, 2 threads ${gm(logs[1]!)}x`);
   const st = w2.stats;
   console.log(`2-thread runs: ${st.parallelGemms - stats0.parallelGemms} split GEMMs (${st.workerChunks - stats0.workerChunks} ` +

@@ -14,5 +14,5 @@ cd "$work"
 start=$(date +%s.%N)
 node "$here/bin/tscaffe.js" train -solver examples/mnist/lenet_solver.prototxt "$@" > train.log 2>&1
 end=$(date +%s.%N)
-echo "backend: ${TSCAFFE_BACKEND:-default}; wall: $(echo "$end - $start" | bc) s"
+echo "backend: ${TSCAFFE_BACKEND:-default}; wall: $(echo "$end - $start" | bc)"
 grep "Test net output" train.log | tail -2
