@@ -1,5 +1,5 @@
 // tscaffe's library API.
-import './backend/ts/index.js';
+import './backend/all.js';
 export * from './proto/caffe.js';
 export * from './proto/types.generated.js';
 export * from './proto/io.js';

@@ -14,7 +14,7 @@ import { readNetParamsFromTextFile } from '../src/proto/upgrade.js';
 import type { LayerParameter, NetParameter } from '../src/proto/types.generated.js';
 import { setRandomSeed } from '../src/util/rng.js';
 import { setQuiet } from '../src/util/log.js';
-import '../src/backend/ts/index.js';
+import '../src/backend/all.js';
 import { vector } from './helpers.js';
 
 setQuiet(true);

@@ -7,7 +7,7 @@ import type { Layer } from '../src/layers/layer.js';
 import { setRandomSeed } from '../src/util/rng.js';
 import { createLayer } from '../src/layers/layer.js';
 import '../src/layers/index.js';
-import '../src/backend/ts/index.js';
+import '../src/backend/all.js';
 import { createMessage } from '../src/proto/caffe.js';
 import type { LayerParameter } from '../src/proto/types.generated.js';
 

@@ -6,7 +6,7 @@ import { parseTextProto } from '../src/proto/textformat.js';
 import type { NetParameter } from '../src/proto/types.generated.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
 import { fillUniform } from './gradient_checker.js';
-import '../src/backend/ts/index.js';
+import '../src/backend/all.js';
 
 before(() => setQuiet(true));
 

@@ -11,7 +11,7 @@ import type { SolverParameter } from '../src/proto/types.generated.js';
 import { setQuiet } from '../src/util/log.js';
 import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 import { scratchDir } from './helpers.js';
-import '../src/backend/ts/index.js';
+import '../src/backend/all.js';
 
 let dir = '';
 before(async () => {

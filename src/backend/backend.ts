@@ -92,9 +92,23 @@ export function availableBackends(): string[] {
   return [...factories.keys()];
 }
 
-/** The active backend (TSCAFFE_BACKEND or the default). */
+/** The default CPU backend: WebAssembly SIMD, multi-threaded. */
+export const DEFAULT_BACKEND = 'wasm';
+
+/**
+ * The active backend: TSCAFFE_BACKEND, else the default; if the default cannot start here (e.g. a runtime without
+ * WebAssembly SIMD), the TypeScript reference backend with a warning.
+ */
 export function backend(): Backend {
-  if (!current) current = createBackend(process.env.TSCAFFE_BACKEND || 'ts');
+  if (current) return current;
+  const asked = process.env.TSCAFFE_BACKEND;
+  if (asked) return (current = createBackend(asked));
+  try {
+    current = createBackend(DEFAULT_BACKEND);
+  } catch (e) {
+    process.stderr.write(`tscaffe: the ${DEFAULT_BACKEND} backend is unavailable (${(e as Error).message}); using the TypeScript backend\n`);
+    current = createBackend('ts');
+  }
   return current;
 }
 

@@ -6,7 +6,8 @@ import { has } from '../proto/caffe.js';
 import { Net } from '../net/net.js';
 import { Solver, type SolverAction } from '../solver/solver.js';
 import { backend } from '../backend/backend.js';
-import '../backend/ts/index.js';
+
+import '../backend/all.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import type { Command } from './command.js';
@@ -18,6 +19,7 @@ const common: Record<string, FlagSpec> = {
   gpu: { type: 'string', default: '', help: "Optional; run in GPU mode on given device IDs separated by ','. Use '-gpu all' to run on all available GPUs." },
   level: { type: 'int', default: 0, help: 'Optional; network level.' },
   stage: { type: 'string', default: '', help: 'Optional; network stages (not to be confused with phase), separated by \',\'.' },
+  threads: { type: 'int', default: 0, help: 'Optional; CPU threads for the wasm backend (0: all cores; TSCAFFE_THREADS).' },
 };
 
 function stagesOf(s: unknown): string[] {
@@ -25,14 +27,16 @@ function stagesOf(s: unknown): string[] {
 }
 
 /** -gpu / solver_mode: GPU without a GPU backend: warn and run on the CPU, as the issue asks. */
-function selectDevice(gpuFlag: string, solver?: SolverParameter): void {
+function selectDevice(gpuFlag: string, threads: unknown, solver?: SolverParameter): void {
+  if (Number(threads) > 0) process.env.TSCAFFE_THREADS = String(threads);
   const l = logger('caffe.cpp:197');
   let gpus = gpuFlag;
   if (!gpus && solver && (solver.solver_mode ?? 1) === 1 && has(solver, 'solver_mode')) gpus = String(solver.device_id ?? 0);
   if (gpus) {
     logger('caffe.cpp:200').warn(`GPU requested (-gpu ${gpus}) but no GPU backend is available in this build: using the CPU.`);
   }
-  l.info(`Use CPU. (backend: ${backend().name})`);
+  const b = backend() as { name: string; threads?: number };
+  l.info(`Use CPU. (backend: ${b.name}${b.threads ? `, ${b.threads} threads` : ""})`);
 }
 
 export function installSignalHandlers(sigint: string, sighup: string): { action: () => SolverAction; dispose: () => void } {
@@ -75,7 +79,7 @@ export const trainCommand: Command = {
     sp.train_state = { ...(sp.train_state ?? {}), level: Number(flags.level), stage: stagesOf(flags.stage) } as SolverParameter['train_state'];
     if (Number(flags.iterations) > 0) sp.max_iter = Number(flags.iterations);
     if (flags.weights) sp.weights = [...(sp.weights ?? []), ...String(flags.weights).split(',')];
-    selectDevice(String(flags.gpu ?? ''), sp);
+    selectDevice(String(flags.gpu ?? ''), flags.threads, sp);
     const signals = installSignalHandlers(String(flags.sigint_effect), String(flags.sighup_effect));
     try {
       const solver = await Solver.create(sp, { requestedAction: signals.action });
@@ -113,7 +117,7 @@ export const testCommand: Command = {
   async run({ flags }) {
     if (!flags.model) throw new UsageError('Need a model definition to score.');
     if (!flags.weights) throw new UsageError('Need model weights to score.');
-    selectDevice(String(flags.gpu ?? ''));
+    selectDevice(String(flags.gpu ?? ''), flags.threads);
     const net = await loadNet(String(flags.model), 1, Number(flags.level), stagesOf(flags.stage), String(flags.weights));
     const iters = Number(flags.iterations);
     const l = logger('caffe.cpp:304');
@@ -160,7 +164,7 @@ export const timeCommand: Command = {
     if (!flags.model) throw new UsageError('Need a model definition to time.');
     const phaseName = String(flags.phase).toUpperCase();
     if (phaseName !== 'TRAIN' && phaseName !== 'TEST') throw new UsageError(`-phase must be TRAIN or TEST, got '${flags.phase}'`);
-    selectDevice(String(flags.gpu ?? ''));
+    selectDevice(String(flags.gpu ?? ''), flags.threads);
     const net = await loadNet(String(flags.model), phaseName === 'TRAIN' ? 0 : 1, Number(flags.level), stagesOf(flags.stage));
     const l = logger('caffe.cpp:352');
     const iters = Number(flags.iterations);

@@ -7,6 +7,8 @@ import { computeImageMeanCommand } from '../tools/compute_image_mean.js';
 import { dataCommand } from '../tools/data_mnist.js';
 import { exampleCommand } from '../examples/mnist.js';
 import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
+import { storageCommand } from '../platform/storage/cli.js';
+import { datasetsCommand } from '../platform/datasets/cli.js';
 
 export const commands: Record<string, Command> = {
   upgrade_net_proto_text: upgradeNetProtoText,
@@ -19,4 +21,6 @@ export const commands: Record<string, Command> = {
   test: testCommand,
   time: timeCommand,
   device_query: deviceQueryCommand,
+  storage: storageCommand,
+  datasets: datasetsCommand,
 };

@@ -2,7 +2,7 @@
 import type { ConvolutionParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
-import { backend, type ConvGeometry } from '../backend/backend.js';
+import { allocFloat32, backend, type ConvGeometry } from '../backend/backend.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer } from './layer.js';
 
@@ -106,9 +106,9 @@ export abstract class BaseConvolutionLayer extends Layer {
   // Batched GEMMs. Instead of Caffe's one small GEMM per image, `c` images at a time are laid side by side: the
   // column matrix is K x (c*P) (image i in columns [i*P, (i+1)*P)) and the "output side" (the non-im2col side: top for
   // convolution, bottom for deconvolution) is gathered into Mo x (c*P). Fewer, wider GEMMs run much faster.
-  private colOne = new Float32Array(0);
-  private colBig = new Float32Array(0);
-  private outBig = new Float32Array(0);
+  private colOne: Float32Array = new Float32Array(0);
+  private colBig: Float32Array = new Float32Array(0);
+  private outBig: Float32Array = new Float32Array(0);
 
   /** Output-side channels (Mo), its spatial size (P) and the column rows (Ktot). */
   protected convDims() {
@@ -129,9 +129,10 @@ export abstract class BaseConvolutionLayer extends Layer {
 
   private ensure(c: number): void {
     const { convOutC, outSp, kTotal } = this.convDims();
-    if (this.colOne.length < kTotal * outSp) this.colOne = new Float32Array(kTotal * outSp);
-    if (this.colBig.length < kTotal * outSp * c) this.colBig = new Float32Array(kTotal * outSp * c);
-    if (this.outBig.length < convOutC * outSp * c) this.outBig = new Float32Array(convOutC * outSp * c);
+    // In the backend's memory (e.g. WebAssembly's), so its kernels work on them in place.
+    if (this.colOne.length < kTotal * outSp) this.colOne = allocFloat32(kTotal * outSp);
+    if (this.colBig.length < kTotal * outSp * c) this.colBig = allocFloat32(kTotal * outSp * c);
+    if (this.outBig.length < convOutC * outSp * c) this.outBig = allocFloat32(convOutC * outSp * c);
   }
 
   /** Column matrix of images [n0, n0+c) of `im` (the im2col side). */

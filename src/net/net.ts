@@ -6,6 +6,7 @@ import { createMessage, decodeMessage, encodeMessage, has, paramOf } from '../pr
 import { Blob } from '../blob/blob.js';
 import { createLayer, type Layer } from '../layers/layer.js';
 import '../layers/index.js';
+import '../backend/all.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import { filterNet, insertSplits } from './filter.js';

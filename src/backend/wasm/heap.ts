@@ -10,8 +10,17 @@
 //
 // Freeing. Views returned by allocFloat32() are registered with a FinalizationRegistry; their block returns to the free
 // list once the view itself is garbage-collected. A subarray() does not keep its parent view alive: keep the parent
-// (Blob does) for as long as any subarray of it is used.
+// (Blob does) for as long as any subarray of it is used. Finalizers only run when the event loop turns, and V8 does not
+// count the wasm memory as memory pressure, so a program that drops many views within one long synchronous or
+// microtask-only stretch (a test file building net after net) could fill the heap with garbage. So before growing a
+// large heap, and before giving up at its maximum, the allocator forces a full GC (--expose-gc, set at runtime) and
+// runs the due finalizers synchronously with FinalizationRegistry.prototype.cleanupSome, where this V8 has it (behind
+// --harmony-weak-refs-with-cleanup-some up to V8 12 = Node 22; removed in V8 13): then retries. Without it, memory is
+// reclaimed at the next turn of the event loop. (WeakRefs cannot replace this: a WeakRef pins its target until the
+// current job ends.)
 
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WA, type WasmMemory } from './wasm_api.js';
 
 const PAGE = 65536;
@@ -19,6 +28,42 @@ const ALIGN = 64;
 /** 65536 pages = 4 GiB, the most a 32-bit wasm memory can address (address space is only reserved, not committed). */
 const MAX_PAGES = 65536;
 const MIN_GROW_PAGES = 256; // 16 MiB
+/** Heap size from which growing is preceded by a forced collection (when enough was allocated since the last one). */
+const COLLECT_FROM_BYTES = 256 << 20;
+
+interface Registry {
+  register(target: object, held: number): void;
+  cleanupSome?(): void;
+}
+
+/** A FinalizationRegistry, with cleanupSome where available (from a fresh context made after enabling the flag). */
+function makeRegistry(onFree: (ptr: number) => void): Registry {
+  if (Number(process.versions.v8.split('.')[0]) <= 12) {
+    try {
+      v8.setFlagsFromString('--harmony-weak-refs-with-cleanup-some');
+      const FR = runInNewContext('FinalizationRegistry') as typeof FinalizationRegistry;
+      if (typeof (FR.prototype as Registry).cleanupSome === 'function') return new FR<number>(onFree) as Registry;
+    } catch { /* fall through */ }
+  }
+  return new FinalizationRegistry<number>(onFree);
+}
+
+let gcFunction: (() => void) | null | undefined;
+/** A full, synchronous garbage collection, if it can be had. */
+function forceGc(): void {
+  if (gcFunction === undefined) {
+    gcFunction = (globalThis as { gc?: () => void }).gc ?? null;
+    if (!gcFunction) {
+      try {
+        v8.setFlagsFromString('--expose-gc');
+        gcFunction = runInNewContext('gc') as () => void;
+      } catch {
+        gcFunction = null;
+      }
+    }
+  }
+  gcFunction?.();
+}
 
 export class WasmHeap {
   readonly memory: WasmMemory;
@@ -28,8 +73,13 @@ export class WasmHeap {
   private readonly sizes = new Map<number, number>();
   /** Free blocks [ptr, size], sorted by ptr, coalesced; none touches `top`. */
   private readonly freeList: Array<[number, number]> = [];
-  private readonly registry = new FinalizationRegistry<number>((ptr) => this.release(ptr));
+  private readonly registry = makeRegistry((ptr) => this.release(ptr));
   private bytesInUse = 0;
+  private allocatedSinceCollect = 0;
+  /** Bytes from here on have never been handed out, so they are still zero (fresh wasm memory is zeroed). */
+  private highWater: number;
+  /** Zeroes a byte range (the kernels' bulk memory.fill); TypedArray.fill until set. */
+  zeroBytes: (ptr: number, bytes: number) => void = (ptr, bytes) => new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);
 
   constructor(base: number, initialBytes = 64 << 20) {
     const initial = Math.max(1, Math.ceil((base + initialBytes) / PAGE));
@@ -48,6 +98,7 @@ export class WasmHeap {
     this.maxBytes = max * PAGE;
     this.buffers.add(memory.buffer);
     this.top = roundUp(base, ALIGN);
+    this.highWater = this.top;
   }
 
   get buffer(): SharedArrayBuffer {
@@ -70,6 +121,29 @@ export class WasmHeap {
   /** Allocate `bytes` (64-byte aligned, contents undefined); returns the pointer. */
   alloc(bytes: number): number {
     const size = roundUp(Math.max(bytes, 1), ALIGN);
+    let ptr = this.takeFree(size);
+    if (ptr < 0 && this.top + size > this.buffer.byteLength) {
+      // About to grow: first reclaim what is garbage, if the heap is large and much was allocated since last time.
+      const len = this.buffer.byteLength;
+      const full = this.top + size > this.maxBytes;
+      if (full || (len >= COLLECT_FROM_BYTES && this.allocatedSinceCollect >= len / 4)) {
+        this.collect();
+        ptr = this.takeFree(size);
+      }
+    }
+    if (ptr < 0) {
+      ptr = this.top;
+      this.ensure(ptr + size);
+      this.top = ptr + size;
+    }
+    if (ptr + size > this.highWater) this.highWater = ptr + size;
+    this.sizes.set(ptr, size);
+    this.bytesInUse += size;
+    this.allocatedSinceCollect += size;
+    return ptr;
+  }
+
+  private takeFree(size: number): number {
     const fl = this.freeList;
     for (let i = 0; i < fl.length; i++) {
       const blk = fl[i]!;
@@ -77,17 +151,19 @@ export class WasmHeap {
         const ptr = blk[0];
         if (blk[1] === size) fl.splice(i, 1);
         else { blk[0] += size; blk[1] -= size; }
-        this.sizes.set(ptr, size);
-        this.bytesInUse += size;
         return ptr;
       }
     }
-    const ptr = this.top;
-    this.ensure(ptr + size);
-    this.top = ptr + size;
-    this.sizes.set(ptr, size);
-    this.bytesInUse += size;
-    return ptr;
+    return -1;
+  }
+
+  /** Force a full GC and free the blocks of the allocFloat32 views that are gone (see above). Returns the bytes freed. */
+  collect(): number {
+    const before = this.bytesInUse;
+    forceGc();
+    this.registry.cleanupSome?.();
+    this.allocatedSinceCollect = 0;
+    return before - this.bytesInUse;
   }
 
   /** Return a block from alloc() to the free list (unknown pointers are ignored). */
@@ -117,9 +193,10 @@ export class WasmHeap {
 
   /** n zeroed floats in this memory, freed when the returned view is garbage-collected. */
   allocFloat32(n: number): Float32Array {
+    const fresh = this.highWater;
     const ptr = this.alloc(n * 4);
     const view = this.f32(ptr, n);
-    view.fill(0);
+    if (ptr < fresh) this.zeroBytes(ptr, Math.min(ptr + n * 4, fresh) - ptr);
     this.registry.register(view, ptr);
     return view;
   }

@@ -7,13 +7,17 @@
 // memory's) and passes byteOffset as the pointer. Any other Float32Array is copied into a scratch area first (and C
 // copied back), which is correct, only slower.
 //
-// Threads: TSCAFFE_THREADS (default os.availableParallelism()) threads, the caller included; see runtime.ts and pool.ts.
+// Threads: TSCAFFE_THREADS (default os.availableParallelism()) threads, the caller included. GEMMs of at least
+// TSCAFFE_WASM_PAR_MIN (100000) multiply-adds are cut into chunks that the caller and idle workers claim through
+// Atomics (protocol.ts, pool.ts); per shape, the runtime times split and lone runs and keeps the faster (runtime.ts;
+// TSCAFFE_WASM_ADAPTIVE=0 always splits). Memory and its growth: heap.ts.
 // SIMD: the relaxed-SIMD build (FMA) where V8 supports it (enabled at runtime on Node 20), else plain SIMD128;
 // TSCAFFE_WASM_SIMD=simd forces the plain build.
 import type { Backend, ConvGeometry } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import { createTsBackend } from '../ts/index.js';
-import { VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant, type WasmRuntime } from './runtime.js';
+import { ADAPTIVE_DEFAULT, VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant,
+  type WasmRuntime } from './runtime.js';
 
 export { shutdownWasmWorkers, type SimdVariant };
 
@@ -22,6 +26,11 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Kernel build: 'relaxed' (FMA; falls back to 'simd' where unsupported) or 'simd' (default: TSCAFFE_WASM_SIMD or 'relaxed'). */
   simd?: SimdVariant;
+  /**
+   * Choose per GEMM shape between splitting over threads and running alone by measured time (default: true unless
+   * TSCAFFE_WASM_ADAPTIVE=0); false always splits large GEMMs when workers are free.
+   */
+  adaptive?: boolean;
 }
 
 export interface WasmBackend extends Backend {
@@ -72,6 +81,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const wanted: SimdVariant = opts.simd ?? (envSimd === 'simd' || envSimd === 'plain' ? 'simd' : 'relaxed');
   const simd: SimdVariant = rt.supports(wanted) ? wanted : VARIANTS.find((v) => rt.supports(v))!;
   const variant = VARIANTS.indexOf(simd);
+  const adaptive = opts.adaptive ?? ADAPTIVE_DEFAULT;
   const kernels = rt.main(variant);
   const heap = rt.heap;
   const ts = createTsBackend();
@@ -110,12 +120,12 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       const pa = input(A, M * K, scratchA);
       const pb = input(B, K * N, scratchB);
       if (heap.owns(C)) {
-        rt.gemm(variant, threads, transA, transB, M, N, K, alpha, pa, pb, beta, C.byteOffset);
+        rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, C.byteOffset);
         return;
       }
       const c = scratchC.get(mn);
       if (beta !== 0) c.set(C.subarray(0, mn));
-      rt.gemm(variant, threads, transA, transB, M, N, K, alpha, pa, pb, beta, c.byteOffset);
+      rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, c.byteOffset);
       C.set(c.subarray(0, mn));
     },
 

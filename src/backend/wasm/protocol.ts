@@ -47,6 +47,7 @@ export const G_COUNT = 14;
 /** The kernels each module exports (see assembly/kernels.ts). */
 export interface KernelExports {
   workFloats(): number;
+  zero(ptr: number, bytes: number): void;
   heapBase(): number;
   gemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, a: number, b: number,
     beta: number, c: number, i0: number, i1: number, j0: number, j1: number, work: number): void;

@@ -20,12 +20,15 @@ const PARALLEL_MIN_FMA = Number(process.env.TSCAFFE_WASM_PAR_MIN ?? 100_000);
 const CHUNKS_PER_THREAD = Number(process.env.TSCAFFE_WASM_CHUNKS ?? 2);
 /**
  * Adaptive parallelism. On a loaded machine (more runnable threads than cores) splitting a GEMM can be slower than
- * running it alone: a woken worker may even preempt the main thread. So for each GEMM shape the runtime keeps a running
- * average of the call time alone and split, runs the faster way, and re-tries the other one every PROBE_EVERY calls.
- * TSCAFFE_WASM_ADAPTIVE=0 turns this off (always split when workers are free).
+ * running it alone: a woken worker may even preempt the main thread. So for each GEMM shape the runtime keeps running
+ * averages of the call time alone and split, runs the faster way, and every PROBE_EVERY calls re-tries the other way
+ * for PROBE_BURST calls. A call made in the other way than the GEMM before it pays for the switch (a worker waking up,
+ * caches) and is not counted, unless that way has no measurement yet. TSCAFFE_WASM_ADAPTIVE=0 turns this off (always
+ * split when workers are free).
  */
-const ADAPTIVE = process.env.TSCAFFE_WASM_ADAPTIVE !== '0';
-const PROBE_EVERY = 32;
+export const ADAPTIVE_DEFAULT = process.env.TSCAFFE_WASM_ADAPTIVE !== '0';
+const PROBE_EVERY = 64;
+const PROBE_BURST = 4;
 const MAX_SHAPES = 4096;
 
 interface ShapeTiming {
@@ -76,6 +79,10 @@ export class WasmRuntime {
   /** GEMM calls so far that were cut into chunks for several threads / ran on the calling thread only; chunks run by workers. */
   readonly stats = { parallelGemms: 0, serialGemms: 0, workerChunks: 0 };
   private readonly timings = new Map<string, ShapeTiming>();
+  private lastShape = '';
+  private lastTiming: ShapeTiming | undefined;
+  /** Whether the previous (large, adaptive) GEMM was split. */
+  private lastSplit = false;
 
   constructor() {
     this.modules = VARIANTS.map(compile);
@@ -85,6 +92,8 @@ export class WasmRuntime {
     const probe = instantiate(first, new WA.Memory({ initial: 1, maximum: 1, shared: true }));
     this.heap = new WasmHeap(probe.heapBase());
     this.kernels = this.modules.map((m) => (m ? instantiate(m, this.heap.memory) : undefined));
+    const zero = this.kernels.find((k) => k)!.zero;
+    this.heap.zeroBytes = (ptr, bytes) => zero(ptr, bytes);
     this.workFloats = probe.workFloats();
     this.mainWork = this.heap.alloc(this.workFloats * 4);
     // Workers get every module, with a placeholder where one is unsupported (they are never asked to run it).
@@ -106,19 +115,16 @@ export class WasmRuntime {
    * or row ranges, in multiples of the register tile) that this thread and up to threads - 1 idle workers claim
    * dynamically; small ones run here only.
    */
-  gemm(variant: number, threads: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    a: number, b: number, beta: number, c: number): void {
+  gemm(variant: number, threads: number, adaptive: boolean, transA: boolean, transB: boolean, M: number, N: number,
+    K: number, alpha: number, a: number, b: number, beta: number, c: number): void {
     const k = this.kernels[variant]!;
     const tA = transA ? 1 : 0, tB = transB ? 1 : 0;
     let helpers = 0;
     let timing: ShapeTiming | undefined;
     if (threads > 1 && M * N * K >= PARALLEL_MIN_FMA) {
       if (this.pool.size < threads - 1) this.pool.grow(threads - 1);
-      helpers = this.pool.available(threads - 1);
-      if (ADAPTIVE && helpers > 0) {
-        timing = this.timingOf(tA, tB, M, N, K);
-        if (!this.shouldSplit(timing)) helpers = 0;
-      }
+      if (adaptive) timing = this.timingOf(tA, tB, M, N, K);
+      if (!timing || this.shouldSplit(timing)) helpers = this.pool.available(threads - 1);
     }
     // Split the dimension whose operand is cheaper to pack again per chunk: along N every chunk packs all of op(A)
     // (M x K), along M all of op(B) (K x N). Fall back to the other one if it has too few tiles.
@@ -127,11 +133,12 @@ export class WasmRuntime {
     let splitN = M <= N;
     if ((splitN ? tilesN : tilesM) < want && (splitN ? tilesM : tilesN) > (splitN ? tilesN : tilesM)) splitN = !splitN;
     const chunks = Math.min(want, splitN ? tilesN : tilesM);
+    const split = helpers > 0 && chunks > 1;
     const t0 = timing ? performance.now() : 0;
-    if (helpers === 0 || chunks <= 1) {
+    if (!split) {
       this.stats.serialGemms++;
       k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork);
-      if (timing) timing.serialMs = average(timing.serialMs, performance.now() - t0);
+      if (timing) this.record(timing, false, performance.now() - t0);
       return;
     }
     this.stats.parallelGemms++;
@@ -143,32 +150,41 @@ export class WasmRuntime {
     ctrl[ARGS + G_SPLIT_N] = splitN ? 1 : 0;
     ctrl[ARGS + G_TILE] = splitN ? NR : MR;
     this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWork, chunks, helpers);
-    if (timing) timing.parallelMs = average(timing.parallelMs, performance.now() - t0);
+    if (timing) this.record(timing, true, performance.now() - t0);
+  }
+
+  private record(t: ShapeTiming, split: boolean, ms: number): void {
+    const switched = split !== this.lastSplit;
+    this.lastSplit = split;
+    if (split && (!switched || t.parallelMs === 0)) t.parallelMs = average(t.parallelMs, ms);
+    if (!split && (!switched || t.serialMs === 0)) t.serialMs = average(t.serialMs, ms);
   }
 
   private timingOf(tA: number, tB: number, M: number, N: number, K: number): ShapeTiming {
     const key = `${tA}${tB}:${M}:${N}:${K}`;
+    if (key === this.lastShape) return this.lastTiming!;
     let t = this.timings.get(key);
     if (!t) {
       if (this.timings.size >= MAX_SHAPES) this.timings.clear();
       t = { calls: 0, serialMs: 0, parallelMs: 0 };
       this.timings.set(key, t);
     }
+    this.lastShape = key;
+    this.lastTiming = t;
     return t;
   }
 
-  /** Split this call? Measure both ways first, then the faster, the slower one every PROBE_EVERY calls. */
+  /** Split this call? PROBE_BURST calls each way first, then the faster way, with bursts of the other (see above). */
   private shouldSplit(t: ShapeTiming): boolean {
-    const n = ++t.calls;
-    if (t.parallelMs === 0) return true;
-    if (t.serialMs === 0) return false;
+    const n = t.calls++;
+    if (n < 2 * PROBE_BURST) return n < PROBE_BURST;
     const splitFaster = t.parallelMs < t.serialMs;
-    return n % PROBE_EVERY === 0 ? !splitFaster : splitFaster;
+    return n % PROBE_EVERY < PROBE_BURST ? !splitFaster : splitFaster;
   }
 }
 
 function average(avg: number, sample: number): number {
-  return avg === 0 ? sample : 0.75 * avg + 0.25 * sample;
+  return avg === 0 ? sample : 0.7 * avg + 0.3 * sample;
 }
 
 let runtime: WasmRuntime | undefined;

@@ -270,11 +270,16 @@ export function im2col(im: usize, channels: i32, height: i32, width: i32, kernel
             memory.fill(p, 0, rowBytes);
             continue;
           }
-          if (lo > 0) memory.fill(p, 0, <usize>lo << 2);
-          if (hi < outW) memory.fill(p + (<usize>hi << 2), 0, <usize>(outW - hi) << 2);
+          for (let ow = 0; ow < lo; ow++) store<f32>(p + (<usize>ow << 2), 0);
+          for (let ow = hi; ow < outW; ow++) store<f32>(p + (<usize>ow << 2), 0);
           const src = plane + (<usize>(inRow * width) << 2);
           if (strideW == 1) {
-            memory.copy(p + (<usize>lo << 2), src + (<usize>(lo + offW) << 2), <usize>(hi - lo) << 2);
+            // rows are short (tens of floats): a SIMD loop beats memory.copy's call overhead
+            const d = p + (<usize>lo << 2), s = src + (<usize>(lo + offW) << 2);
+            const n = hi - lo;
+            let i = 0;
+            for (; i + 4 <= n; i += 4) v128.store(d + (<usize>i << 2), v128.load(s + (<usize>i << 2)));
+            for (; i < n; i++) store<f32>(d + (<usize>i << 2), load<f32>(s + (<usize>i << 2)));
           } else {
             for (let ow = lo; ow < hi; ow++) store<f32>(p + (<usize>ow << 2), load<f32>(src + (<usize>(ow * strideW + offW) << 2)));
           }
@@ -417,4 +422,9 @@ export function maxPoolBackward(topDiff: usize, mask: usize, planes: i32, height
       }
     }
   }
+}
+
+/** Zero `bytes` bytes at ptr (bulk memory.fill: far faster than TypedArray.prototype.fill). */
+export function zero(ptr: usize, bytes: usize): void {
+  memory.fill(ptr, 0, bytes);
 }

@@ -1,0 +1,166 @@
+// `tscaffe datasets market|import|list|show`: the dataset market and "my datasets" from the command line (local-only
+// until the platform service exists). Metadata lives in <data-dir>/datasets.json; files go to the object store.
+// `import --no-wait` records the version and hands the work to a detached `tscaffe datasets run-import <id>` process
+// (log in <data-dir>/logs/); `datasets list` shows its status.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from '../../cli/command.js';
+import { UsageError, type ParsedArgs } from '../../cli/flags.js';
+import { progressBar, type Progress } from '../../util/progress.js';
+import { contextFlags, openContext } from '../storage/cli.js';
+import type { StorageContext } from '../storage/open.js';
+import { JsonFileDatasetRepository, type DatasetFormat, type DatasetVersion } from './repository.js';
+import { DATASET_FORMATS, DatasetService, type ImportProgress } from './service.js';
+
+const BIN = fileURLToPath(new URL('../../../../bin/tscaffe.js', import.meta.url));
+
+export function datasetService(ctx: StorageContext): DatasetService {
+  return new DatasetService({
+    repo: new JsonFileDatasetRepository(path.join(ctx.dataDir, 'datasets.json')),
+    store: ctx.store,
+    workDir: path.join(ctx.dataDir, 'tmp'),
+  });
+}
+
+function mb(n: number): string {
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n') + '\n';
+}
+
+function market(svc: DatasetService): number {
+  const rows = [['NAME', 'FILES', 'SIZE', 'STATUS', 'DESCRIPTION']];
+  for (const d of svc.listMarket(true)) {
+    rows.push([d.name, String(d.files.length), d.available ? mb(d.totalBytes) : '-', d.available ? 'available' : 'unavailable', d.title]);
+  }
+  process.stdout.write(table(rows));
+  for (const d of svc.listMarket(true)) {
+    process.stdout.write(`\n${d.name}: ${d.description}\n  ${d.homepage} (${d.license}); from the ${d.provider}\n`);
+    if (!d.available) process.stdout.write(`  unavailable: ${d.unavailableReason}\n`);
+    for (const f of d.files) process.stdout.write(`  ${f.name.padEnd(28)} ${String(f.size).padStart(10)} bytes\n`);
+  }
+  return 0;
+}
+
+function describe(v: DatasetVersion): string {
+  const tail = v.status === 'failed' ? `: ${v.reason}` : v.status === 'normal' ? ` (${v.files.length} files, ${mb(v.totalBytes)})` : '';
+  return `${v.datasetName} v${v.version} ${v.status}${tail} at ${v.storageUrl} [id ${v.id}]`;
+}
+
+async function importCmd(ctx: StorageContext, svc: DatasetService, args: ParsedArgs, marketName: string): Promise<number> {
+  const name = (args.flags.name as string) || marketName;
+  const dst = args.flags.path as string;
+  const format = args.flags.format as DatasetFormat;
+  if (!dst) throw new UsageError('--path <storage URL> is required (e.g. --path /my-bucket/mnist/)');
+  if (!DATASET_FORMATS.includes(format)) throw new UsageError(`--format must be idx, lmdb or both, got '${format}'`);
+  const noWait = Boolean(args.flags.no_wait);
+  let bar: Progress | undefined;
+  let phase = '';
+  const onProgress = (p: ImportProgress) => {
+    if (p.phase !== phase) {
+      bar?.done(true);
+      phase = p.phase;
+      bar = p.phase === 'idx' || p.phase === 'lmdb' ? progressBar(p.bytesTotal, `upload ${p.phase}`) : undefined;
+    }
+    bar?.update(p.bytesDone);
+  };
+  const v = await svc.importDataset({ market: marketName, name, path: dst, format, start: !noWait, onProgress });
+  if (noWait) {
+    const logs = path.join(ctx.dataDir, 'logs');
+    mkdirSync(logs, { recursive: true });
+    const logFile = path.join(logs, `import-${v.id}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [BIN, 'datasets', 'run-import', v.id, `--data_dir=${ctx.dataDir}`], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, TSCAFFE_STORAGE: (args.flags.storage as string) || process.env.TSCAFFE_STORAGE || ctx.store.spec },
+    });
+    child.unref();
+    closeSync(fd);
+    process.stdout.write(`${describe(v)}\nimporting in the background (pid ${child.pid}, log ${logFile}); see: tscaffe datasets list\n`);
+    return 0;
+  }
+  const done = await svc.waitForVersion(v.id);
+  bar?.done(true);
+  process.stdout.write(describe(done) + '\n');
+  return done.status === 'normal' ? 0 : 1;
+}
+
+async function list(svc: DatasetService): Promise<number> {
+  const rows = [['NAME', 'VERSION', 'STATUS', 'FORMAT', 'FILES', 'SIZE', 'PATH']];
+  const reasons: string[] = [];
+  for (const { dataset, versions } of await svc.listDatasets()) {
+    if (!versions.length) rows.push([dataset.name, '-', '-', '-', '-', '-', '-']);
+    for (const v of versions) {
+      rows.push([dataset.name, `v${v.version}`, v.status, v.format, String(v.files.length), mb(v.totalBytes), v.storageUrl]);
+      if (v.status === 'failed') reasons.push(`${dataset.name} v${v.version} failed: ${v.reason}`);
+    }
+  }
+  if (rows.length === 1) {
+    process.stdout.write('no datasets yet (import one: tscaffe datasets import mnist --path /my-bucket/mnist/)\n');
+    return 0;
+  }
+  process.stdout.write(table(rows) + reasons.map((r) => r + '\n').join(''));
+  return 0;
+}
+
+async function show(svc: DatasetService, name: string): Promise<number> {
+  const d = await svc.getDataset(name);
+  if (!d) throw new Error(`no dataset named '${name}' (see: tscaffe datasets list)`);
+  process.stdout.write(`${d.dataset.name}: ${d.dataset.description}${d.dataset.source ? ` (from ${d.dataset.source})` : ''}\n`);
+  for (const v of d.versions) {
+    process.stdout.write(`\n${describe(v)}\n  format ${v.format}, store ${v.store}, created ${v.createdAt}${v.finishedAt ? `, finished ${v.finishedAt}` : ''}\n`);
+    for (const f of v.files) process.stdout.write(`  ${f.sha256}  ${String(f.size).padStart(10)}  ${f.path}\n`);
+  }
+  return 0;
+}
+
+export const datasetsCommand: Command = {
+  summary: 'Datasets: `datasets market|import|list|show` (import a market dataset into object storage)',
+  usage:
+    'market | import <market-name> --path <storage-url> [--name N] [--format idx|lmdb|both] [--no-wait] | list | show <name>\n' +
+    '  storage URLs: s3://bucket/dir/, obs://bucket/dir/ or /bucket/dir/',
+  flags: {
+    name: { type: 'string', default: '', help: 'import: the dataset name (default: the market name)' },
+    path: { type: 'string', default: '', help: 'import: the storage folder URL to write the files to' },
+    format: { type: 'string', default: 'both', help: 'import: idx (the IDX files), lmdb (Caffe LMDBs) or both' },
+    no_wait: { type: 'bool', default: false, help: 'import: return at once; the import continues in the background' },
+    ...contextFlags,
+  },
+  async run(args: ParsedArgs): Promise<number> {
+    const [sub, ...pos] = args.positional;
+    const subs = ['market', 'import', 'list', 'show', 'run-import'];
+    if (!sub) throw new UsageError('expected a subcommand: market, import, list or show');
+    if (!subs.includes(sub)) throw new UsageError(`unknown subcommand '${sub}' (expected market, import, list or show)`);
+    const arity = sub === 'import' || sub === 'show' || sub === 'run-import' ? 1 : 0;
+    if (pos.length !== arity) {
+      throw new UsageError(sub === 'import' ? 'expected: datasets import <market-name> --path <url>' : arity ? `expected: datasets ${sub} <name>` : `datasets ${sub} takes no arguments`);
+    }
+    const ctx = await openContext(args);
+    try {
+      const svc = datasetService(ctx);
+      switch (sub) {
+        case 'market':
+          return market(svc);
+        case 'import':
+          return await importCmd(ctx, svc, args, pos[0]!);
+        case 'list':
+          return await list(svc);
+        case 'show':
+          return await show(svc, pos[0]!);
+        default: {
+          const v = await svc.runImport(pos[0]!);
+          process.stdout.write(describe(v) + '\n');
+          return v.status === 'normal' ? 0 : 1;
+        }
+      }
+    } finally {
+      await ctx.close();
+    }
+  },
+};
