@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { openDb } from '../src/io/db.js';
 import { main } from '../src/cli/main.js';
+import { cliOut } from '../src/platform/storage/cli.js';
 import { setQuiet } from '../src/util/log.js';
 import { LocalObjectStore } from '../src/platform/storage/index.js';
 import {
@@ -228,8 +229,8 @@ describe('CLI', () => {
   const cli = async (args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const [ow, ew] = [process.stdout.write, process.stderr.write];
-    process.stdout.write = ((c: string) => out.push(String(c)) > 0) as typeof process.stdout.write;
+    const [ow, ew] = [cliOut.write, process.stderr.write];
+    cliOut.write = (c: string) => void out.push(c);
     process.stderr.write = ((c: string) => err.push(String(c)) > 0) as typeof process.stderr.write;
     let code: number;
     try {
@@ -238,7 +239,7 @@ describe('CLI', () => {
       err.push(`tscaffe: ${(e as Error).message}\n`);
       code = 1;
     } finally {
-      process.stdout.write = ow;
+      cliOut.write = ow;
       process.stderr.write = ew;
     }
     return { code, stdout: out.join(''), stderr: err.join('') };

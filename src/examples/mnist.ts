@@ -133,7 +133,7 @@ net: ${JSON.stringify(netFile)}
 # test_iter: how many forward passes the test should carry out (20 x 512 = 10240 >= the 10000 test images).
 test_iter: ${o.testIter ?? 20}
 # Carry out testing every test_interval training iterations.
-test_interval: ${o.testInterval ?? 500}
+test_interval: ${o.testInterval ?? Math.min(500, maxIter)}
 # The base learning rate, momentum and the weight decay of the network.
 base_lr: 0.01
 momentum: 0.9
@@ -204,17 +204,17 @@ export const exampleCommand: Command = {
     train_batch: { type: 'int', default: 1024, help: 'training batch size (the seed: 1024)' },
     test_batch: { type: 'int', default: 512, help: 'test batch size (the seed: 512)' },
     test_iter: { type: 'int', default: 20, help: 'test batches per test pass' },
-    test_interval: { type: 'int', default: 500, help: 'test every N iterations' },
+    test_interval: { type: 'int', default: 0, help: 'test every N iterations (default: 500, or the iteration count when smaller, so the run ends with a test)' },
   },
   async run({ flags, positional }) {
     const [name, dir = 'mnist_example'] = positional;
     if (name !== 'mnist') throw new UsageError(`unknown example '${name ?? ''}' (available: mnist)`);
-    for (const k of ['iterations', 'train_batch', 'test_batch', 'test_iter', 'test_interval']) {
+    for (const k of ['iterations', 'train_batch', 'test_batch', 'test_iter']) {
       if (!(Number(flags[k]) > 0)) throw new UsageError(`-${k} must be > 0`);
     }
     const r = await runMnistExample(dir, {
       maxIter: Number(flags.iterations), trainBatch: Number(flags.train_batch), testBatch: Number(flags.test_batch),
-      testIter: Number(flags.test_iter), testInterval: Number(flags.test_interval),
+      testIter: Number(flags.test_iter), testInterval: Number(flags.test_interval) > 0 ? Number(flags.test_interval) : undefined,
     });
     const acc = r.accuracy === undefined ? 'n/a' : `${(r.accuracy * 100).toFixed(2)}%`;
     process.stdout.write(`Test accuracy: ${acc}${r.loss !== undefined ? ` (loss ${r.loss.toFixed(4)})` : ''}\n`);

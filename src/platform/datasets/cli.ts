@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from '../../cli/command.js';
 import { UsageError, type ParsedArgs } from '../../cli/flags.js';
 import { progressBar, type Progress } from '../../util/progress.js';
-import { contextFlags, openContext } from '../storage/cli.js';
+import { cliOut, contextFlags, openContext } from '../storage/cli.js';
 import type { StorageContext } from '../storage/open.js';
 import { JsonFileDatasetRepository, type DatasetFormat, type DatasetVersion } from './repository.js';
 import { DATASET_FORMATS, DatasetService, type ImportProgress } from './service.js';
@@ -38,11 +38,11 @@ function market(svc: DatasetService): number {
   for (const d of svc.listMarket(true)) {
     rows.push([d.name, String(d.files.length), d.available ? mb(d.totalBytes) : '-', d.available ? 'available' : 'unavailable', d.title]);
   }
-  process.stdout.write(table(rows));
+  cliOut.write(table(rows));
   for (const d of svc.listMarket(true)) {
-    process.stdout.write(`\n${d.name}: ${d.description}\n  ${d.homepage} (${d.license}); from the ${d.provider}\n`);
-    if (!d.available) process.stdout.write(`  unavailable: ${d.unavailableReason}\n`);
-    for (const f of d.files) process.stdout.write(`  ${f.name.padEnd(28)} ${String(f.size).padStart(10)} bytes\n`);
+    cliOut.write(`\n${d.name}: ${d.description}\n  ${d.homepage} (${d.license}); from the ${d.provider}\n`);
+    if (!d.available) cliOut.write(`  unavailable: ${d.unavailableReason}\n`);
+    for (const f of d.files) cliOut.write(`  ${f.name.padEnd(28)} ${String(f.size).padStart(10)} bytes\n`);
   }
   return 0;
 }
@@ -82,12 +82,12 @@ async function importCmd(ctx: StorageContext, svc: DatasetService, args: ParsedA
     });
     child.unref();
     closeSync(fd);
-    process.stdout.write(`${describe(v)}\nimporting in the background (pid ${child.pid}, log ${logFile}); see: tscaffe datasets list\n`);
+    cliOut.write(`${describe(v)}\nimporting in the background (pid ${child.pid}, log ${logFile}); see: tscaffe datasets list\n`);
     return 0;
   }
   const done = await svc.waitForVersion(v.id);
   bar?.done(true);
-  process.stdout.write(describe(done) + '\n');
+  cliOut.write(describe(done) + '\n');
   return done.status === 'normal' ? 0 : 1;
 }
 
@@ -102,20 +102,20 @@ async function list(svc: DatasetService): Promise<number> {
     }
   }
   if (rows.length === 1) {
-    process.stdout.write('no datasets yet (import one: tscaffe datasets import mnist --path /my-bucket/mnist/)\n');
+    cliOut.write('no datasets yet (import one: tscaffe datasets import mnist --path /my-bucket/mnist/)\n');
     return 0;
   }
-  process.stdout.write(table(rows) + reasons.map((r) => r + '\n').join(''));
+  cliOut.write(table(rows) + reasons.map((r) => r + '\n').join(''));
   return 0;
 }
 
 async function show(svc: DatasetService, name: string): Promise<number> {
   const d = await svc.getDataset(name);
   if (!d) throw new Error(`no dataset named '${name}' (see: tscaffe datasets list)`);
-  process.stdout.write(`${d.dataset.name}: ${d.dataset.description}${d.dataset.source ? ` (from ${d.dataset.source})` : ''}\n`);
+  cliOut.write(`${d.dataset.name}: ${d.dataset.description}${d.dataset.source ? ` (from ${d.dataset.source})` : ''}\n`);
   for (const v of d.versions) {
-    process.stdout.write(`\n${describe(v)}\n  format ${v.format}, store ${v.store}, created ${v.createdAt}${v.finishedAt ? `, finished ${v.finishedAt}` : ''}\n`);
-    for (const f of v.files) process.stdout.write(`  ${f.sha256}  ${String(f.size).padStart(10)}  ${f.path}\n`);
+    cliOut.write(`\n${describe(v)}\n  format ${v.format}, store ${v.store}, created ${v.createdAt}${v.finishedAt ? `, finished ${v.finishedAt}` : ''}\n`);
+    for (const f of v.files) cliOut.write(`  ${f.sha256}  ${String(f.size).padStart(10)}  ${f.path}\n`);
   }
   return 0;
 }
@@ -155,7 +155,7 @@ export const datasetsCommand: Command = {
           return await show(svc, pos[0]!);
         default: {
           const v = await svc.runImport(pos[0]!);
-          process.stdout.write(describe(v) + '\n');
+          cliOut.write(describe(v) + '\n');
           return v.status === 'normal' ? 0 : 1;
         }
       }

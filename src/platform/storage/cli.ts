@@ -12,6 +12,9 @@ import { StorageError } from './errors.js';
 import { StorageContext, type ResolvedUrl } from './open.js';
 import { folderPrefix, formatStorageUrl, hasStorageScheme, isFolderKey, keyBasename } from './url.js';
 
+/** Where the platform commands print results (stdout; tests swap it). */
+export const cliOut = { write: (s: string): void => void process.stdout.write(s) };
+
 /** Flags shared by the platform's local commands. */
 export const contextFlags: Record<string, FlagSpec> = {
   data_dir: { type: 'string', default: '', help: 'platform data folder (default: $TSCAFFE_DATA_DIR or ~/.tscaffe)' },
@@ -52,7 +55,7 @@ async function ls(ctx: StorageContext, url: string, recursive: boolean): Promise
     if (!isFolderKey(prefix)) {
       const obj = await ctx.store.head(r.bucket, prefix);
       if (obj) {
-        process.stdout.write(`${fmtDate(obj.lastModified)} ${fmtSize(obj.size)}  ${urlOf(r)}\n`);
+        cliOut.write(`${fmtDate(obj.lastModified)} ${fmtSize(obj.size)}  ${urlOf(r)}\n`);
         return 0;
       }
       prefix = folderPrefix(prefix);
@@ -62,7 +65,7 @@ async function ls(ctx: StorageContext, url: string, recursive: boolean): Promise
     for (const f of res.folders) out.push(`${' '.repeat(31)}DIR  ${urlOf(r, f)}`);
     for (const o of res.objects) out.push(`${fmtDate(o.lastModified)} ${fmtSize(o.size)}  ${urlOf(r, o.key)}`);
   }
-  if (out.length) process.stdout.write(out.join('\n') + '\n');
+  if (out.length) cliOut.write(out.join('\n') + '\n');
   return 0;
 }
 
@@ -80,7 +83,7 @@ function bar(): { opts: CopyOptions; bar: () => Progress | undefined } {
 }
 
 function summary(res: CopyResult, src: string, dst: string): void {
-  process.stdout.write(`copied ${res.files.length} file${res.files.length === 1 ? '' : 's'} (${res.bytes} bytes) from ${src} to ${dst}\n`);
+  cliOut.write(`copied ${res.files.length} file${res.files.length === 1 ? '' : 's'} (${res.bytes} bytes) from ${src} to ${dst}\n`);
 }
 
 async function cp(ctx: StorageContext, src: string, dst: string, recursive: boolean, base: CopyOptions): Promise<number> {
@@ -132,7 +135,7 @@ async function rm(ctx: StorageContext, url: string, recursive: boolean): Promise
   const r = ctx.resolve(url);
   if (recursive) {
     const n = await ctx.store.deletePrefix(r.bucket, folderPrefix(r.key));
-    process.stdout.write(`deleted ${n} object${n === 1 ? '' : 's'} under ${urlOf(r, folderPrefix(r.key))}\n`);
+    cliOut.write(`deleted ${n} object${n === 1 ? '' : 's'} under ${urlOf(r, folderPrefix(r.key))}\n`);
     return 0;
   }
   if (isFolderKey(r.key)) throw new UsageError(`${url}: is a folder (use -r to delete everything under it)`);
@@ -141,7 +144,7 @@ async function rm(ctx: StorageContext, url: string, recursive: boolean): Promise
     const hint = under.objects.length || under.folders.length ? ' (it is a folder: use -r)' : '';
     throw new StorageError('NoSuchKey', `${url}: no such object${hint}`);
   }
-  process.stdout.write(`deleted ${url}\n`);
+  cliOut.write(`deleted ${url}\n`);
   return 0;
 }
 
@@ -178,7 +181,7 @@ export const storageCommand: Command = {
           const r = ctx.resolve(pos[0]!);
           if (r.key) throw new UsageError(`${pos[0]}: expected a bucket URL without a key`);
           await ctx.store.createBucket(r.bucket);
-          process.stdout.write(`created ${urlOf(r)}\n`);
+          cliOut.write(`created ${urlOf(r)}\n`);
           return 0;
         }
       }

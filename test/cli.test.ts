@@ -1,0 +1,50 @@
+// The `tscaffe` command as users run it: the seed's example end to end, and one clear line + non-zero exit on bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot, scratchDir, vector } from './helpers.js';
+
+const bin = path.join(repoRoot, 'bin/tscaffe.js');
+function tscaffe(args: string[], cwd = scratchDir()) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, cwd };
+}
+
+test('`tscaffe example mnist` writes the LMDBs and the seed\'s prototxt files, trains, and reports accuracy and model', () => {
+  const dir = scratchDir();
+  const r = tscaffe(['example', 'mnist', 'ex', '-iterations', '40', '-train_batch', '64', '-test_batch', '100', '-test_iter', '10'], dir);
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const acc = /Test accuracy: ([\d.]+)%/.exec(r.stdout);
+  assert.ok(acc && Number(acc[1]) > 70, r.stdout);
+  const model = /Model: (.*)/.exec(r.stdout)![1]!;
+  assert.ok(existsSync(model) && model.endsWith('mnist_lenet_iter_40.caffemodel'), model);
+  const net = readFileSync(path.join(dir, 'ex/lenet_train_test.prototxt'), 'utf8');
+  assert.match(net, /source: ".*ex\/mnist_train_lmdb"/);
+  assert.match(r.stderr, /Iteration 0, Testing net \(#0\)/);
+  assert.match(r.stderr, /Optimization Done\./);
+});
+
+test('bad input: one line naming the file and the problem, non-zero exit, nothing half-written', () => {
+  const dir = scratchDir();
+  writeFileSync(path.join(dir, 'typo.prototxt'), 'name: "x"\nlayer {\n  name: "a"\n  tpye: "ReLU"\n}\n');
+  let r = tscaffe(['test', '-model', 'typo.prototxt', '-weights', 'w'], dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr.trim().split('\n').pop()!, /typo\.prototxt:4:3: unknown field 'tpye' in caffe\.LayerParameter/);
+  writeFileSync(path.join(dir, 'junk.caffemodel'), 'this is not a protobuf');
+  r = tscaffe(['upgrade_net_proto_text', vector('prototxt-corpus/lenet.prototxt'), 'out.prototxt'], dir);
+  assert.equal(r.code, 0);
+  r = tscaffe(['train', '-solver', 'missing_solver.prototxt'], dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /missing_solver\.prototxt/);
+  r = tscaffe(['convert_mnist_data', vector('idx64/first64-t10k-labels-idx1-ubyte'), vector('idx64/first64-t10k-labels-idx1-ubyte'), 'db'], dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /not an IDX image file/);
+  assert.ok(!existsSync(path.join(dir, 'db')));
+  r = tscaffe(['train', '-solver', 'x', '-bogus_flag', '1'], dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /unknown flag '-bogus_flag'/);
+  r = tscaffe(['nonsense'], dir);
+  assert.notEqual(r.code, 0);
+});
