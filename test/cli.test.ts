@@ -48,3 +48,46 @@ test('bad input: one line naming the file and the problem, non-zero exit, nothin
   r = tscaffe(['nonsense'], dir);
   assert.notEqual(r.code, 0);
 });
+
+test('SIGHUP snapshots and trains on; SIGINT stops with a final snapshot (Caffe\'s default signal effects)', async () => {
+  const { spawn } = await import('node:child_process');
+  const { ensureMnistLmdb } = await import('../src/tools/data_mnist.js');
+  const { seedNetPrototxt, seedSolverPrototxt } = await import('../src/examples/mnist.js');
+  const dir = scratchDir();
+  await ensureMnistLmdb(dir, { progress: false });
+  writeFileSync(path.join(dir, 'net.prototxt'), seedNetPrototxt(dir, 16, 100));
+  writeFileSync(path.join(dir, 'solver.prototxt'), seedSolverPrototxt(path.join(dir, 'net.prototxt'), path.join(dir, 'snap/lenet'),
+    { maxIter: 100000, testIter: 1, testInterval: 100000 }).replace('display: 100', 'display: 10'));
+  const child = spawn(process.execPath, [bin, 'train', '-solver', 'solver.prototxt'], { cwd: dir });
+  // Never leave a trainer running if an assertion fails.
+  process.on('exit', () => child.kill('SIGKILL'));
+  setTimeout(() => child.kill('SIGKILL'), 120_000).unref();
+  let err = '';
+  const seen = (re: RegExp, from = 0) => new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; log tail: ${err.slice(-500)}`)), 60_000);
+    const check = () => { if (re.test(err.slice(from))) { clearTimeout(t); resolve(); } else setTimeout(check, 50); };
+    check();
+  });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await seen(/Iteration 20, lr/);
+  child.kill('SIGHUP');
+  await seen(/Snapshotting solver state to binary proto file .*snap\/lenet_iter_\d+\.solverstate/);
+  const afterHup = err.length;
+  await seen(/Iteration \d+, lr/, afterHup);
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.equal(code, 0, err.slice(-1000));
+  assert.match(err.slice(afterHup), /Snapshotting to binary proto file/);
+  assert.match(err, /Optimization stopped early\./);
+  const final = /Snapshotting to binary proto file (\S+)/g;
+  const models = [...err.matchAll(final)].map((m) => m[1]!);
+  assert.ok(models.length >= 2 && models.every((m) => existsSync(path.isAbsolute(m) ? m : path.join(dir, m))));
+});
+
+test('`tscaffe time` prints Caffe\'s per-layer lines and averages', () => {
+  const r = tscaffe(['time', '-model', vector('prototxt-corpus/lenet.prototxt'), '-iterations', '2']);
+  assert.equal(r.code, 0, r.stderr.slice(-1000));
+  for (const re of [/conv1\tforward: [\d.e+-]+ ms\./, /conv1\tbackward: [\d.e+-]+ ms\./, /Average Forward pass: [\d.e+-]+ ms\./,
+    /Average Backward pass: [\d.e+-]+ ms\./, /Average Forward-Backward: [\d.e+-]+ ms\./]) assert.match(r.stderr, re);
+});

@@ -2,6 +2,7 @@
 import type { BlobProto } from '../proto/types.generated.js';
 import { has } from '../proto/caffe.js';
 import { allocFloat32 } from '../backend/backend.js';
+import '../backend/all.js'; // blobs allocate in the active backend's memory: make sure the backends are registered
 
 export class Blob {
   private _shape: number[] = [];

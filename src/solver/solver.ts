@@ -212,6 +212,7 @@ export class Solver {
       }
       this.applyUpdate(doDisplay);
       this.iter++;
+      await yieldToEventLoop();
       this.opts.onIteration?.(this.iter, this.smoothedLoss);
       const request = this.opts.requestedAction?.() ?? 'none';
       const snap = p.snapshot ?? 0;
@@ -261,6 +262,16 @@ export class Solver {
     const reg = p.regularization_type ?? 'L2';
     if (reg !== 'L2' && reg !== 'L1') throw new Error(`solver: unknown regularization_type '${reg}' (L1 or L2)`);
     const n = params.length;
+    if (this.rule.type === 'SGD' && reg === 'L2' && this.rule.historySets === 1) {
+      // Plain SGD with L2 decay: decay, momentum and Blob::Update in one pass over each parameter.
+      const momentum = p.momentum ?? 0;
+      params.forEach((blob, i) => {
+        if (iterSize > 1) be.scal(1 / iterSize, blob.diff);
+        be.sgdStep(blob.data, blob.diff, this.history[i]!.data, wd * this.net.paramsWeightDecay[i]!, momentum,
+          rate * this.net.paramsLr[i]!);
+      });
+      return;
+    }
     params.forEach((blob, i) => {
       const g = blob.diff;
       if (iterSize > 1) be.scal(1 / iterSize, g);
@@ -305,6 +316,7 @@ export class Solver {
     const scores: number[] = [];
     const outIds: number[] = [];
     for (let i = 0; i < iters; i++) {
+      await yieldToEventLoop();
       const request = this.opts.requestedAction?.() ?? 'none';
       if (request === 'snapshot') this.snapshot();
       if (request === 'stop') {
@@ -388,6 +400,14 @@ export class Solver {
     await this.net?.close();
     for (const n of this.testNets) await n.close();
   }
+}
+
+/**
+ * Let the event loop run (signals, timers, I/O): data reads from LMDB resolve as microtasks, so without this a training
+ * loop would never let SIGINT/SIGHUP handlers run.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function mergeState(dst: NetState, src: NetState | null | undefined): void {
