@@ -4,9 +4,10 @@ import type { ContrastiveLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
 
-export class ContrastiveLossLayer extends Layer {
+export class ContrastiveLossLayer extends LossLayer {
   private margin = 1;
   private legacy = false;
   private diff = new Float32Array(0);
@@ -15,7 +16,6 @@ export class ContrastiveLossLayer extends Layer {
   override exactNumBottomBlobs(): number { return 3; }
   override exactNumTopBlobs(): number { return 1; }
   override allowForceBackward(i: number): boolean { return i !== 2; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
 
   override layerSetUp(bottom: Blob[]): void {
     const p = paramOf<ContrastiveLossParameter>('ContrastiveLossParameter', this.param.contrastive_loss_param);

@@ -1,6 +1,7 @@
 // EuclideanLoss, as Caffe's EuclideanLossLayer: sum of squared differences / (2 N); gradients to both inputs.
 import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
 
 /** Caffe's num(): the first dimension (1 for a scalar). */
@@ -8,14 +9,12 @@ function num(b: Blob): number {
   return b.numAxes ? b.shape[0]! : 1;
 }
 
-export class EuclideanLossLayer extends Layer {
+export class EuclideanLossLayer extends LossLayer {
   private diff = new Blob();
 
-  override exactNumBottomBlobs(): number { return 2; }
   override exactNumTopBlobs(): number { return 1; }
   /** Either input may receive a gradient (unlike other losses, bottom 1 is not a label). */
   override allowForceBackward(): boolean { return true; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
 
   reshape(bottom: Blob[], top: Blob[]): void {
     if (bottom[0]!.count(1) !== bottom[1]!.count(1)) {

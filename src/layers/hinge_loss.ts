@@ -4,20 +4,18 @@ import type { HingeLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
 
 const L1 = 1;
 const L2 = 2;
 
-export class HingeLossLayer extends Layer {
+export class HingeLossLayer extends LossLayer {
   private norm = L1;
   /** max(0, 1 - t x) from the last forward (Caffe keeps it in the bottom diff). */
   private margin = new Float32Array(0);
 
-  override exactNumBottomBlobs(): number { return 2; }
   override exactNumTopBlobs(): number { return 1; }
-  override allowForceBackward(i: number): boolean { return i !== 1; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
 
   override layerSetUp(): void {
     this.norm = paramOf<HingeLossParameter>('HingeLossParameter', this.param.hinge_loss_param).norm ?? L1;

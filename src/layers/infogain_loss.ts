@@ -8,11 +8,11 @@ import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
 import { Layer, registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
-import { lossParam, normalizer } from './loss_util.js';
+import { lossParam, normalizer, LossLayer } from './loss_util.js';
 
 const LOG_THRESHOLD = 1e-20;
 
-export class InfogainLossLayer extends Layer {
+export class InfogainLossLayer extends LossLayer {
   private prob = new Blob();
   private infogain = new Blob();
   private sumRowsH = new Float64Array(0);
@@ -20,16 +20,14 @@ export class InfogainLossLayer extends Layer {
   private outer = 0;
   private inner = 0;
   private numLabels = 0;
-  private ignoreLabel: number | undefined;
-  private mode = 1;
 
+  override exactNumBottomBlobs(): number { return -1; }
   override minBottomBlobs(): number { return 2; }
   override maxBottomBlobs(): number { return 3; }
   override minTopBlobs(): number { return 1; }
   override maxTopBlobs(): number { return 2; }
   /** Labels and the infogain matrix take no gradient. */
   override allowForceBackward(i: number): boolean { return i === 0; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
 
   private err(m: string): Error {
     return new Error(`Layer ${this.name} (InfogainLoss): ${m}`);

@@ -2,6 +2,7 @@
 import type { LossParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import type { LayerParameter } from '../proto/types.generated.js';
+import { Layer } from './layer.js';
 
 export const FULL = 0;
 export const VALID = 1;
@@ -29,4 +30,23 @@ export function normalizer(mode: number, outer: number, inner: number, validCoun
     default: throw new Error(`unknown loss normalization mode ${mode}`);
   }
   return Math.max(1, n);
+}
+
+/**
+ * Caffe's LossLayer: predictions and labels in, the loss out (weight 1 by default), no gradient to the labels;
+ * ignore_label and the normalization mode read from loss_param.
+ */
+export abstract class LossLayer extends Layer {
+  protected ignoreLabel: number | undefined;
+  protected mode = VALID;
+
+  override exactNumBottomBlobs(): number { return 2; }
+  override allowForceBackward(i: number): boolean { return i !== 1; }
+  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
+
+  override layerSetUp(..._args: Parameters<Layer['layerSetUp']>): void {
+    const lp = lossParam(this.param);
+    this.ignoreLabel = has(lp, 'ignore_label') ? lp.ignore_label! : undefined;
+    this.mode = normalizationMode(lp);
+  }
 }

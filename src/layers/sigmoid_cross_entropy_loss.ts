@@ -2,26 +2,15 @@
 // targets in [0, 1], computed in the numerically stable form; ignore_label skips targets, normalization as Caffe.
 import { has } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
-import { Layer, registerLayer } from './layer.js';
+import { registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
-import { lossParam, normalizationMode, normalizer } from './loss_util.js';
+import { LossLayer, normalizer } from './loss_util.js';
 
-export class SigmoidCrossEntropyLossLayer extends Layer {
+export class SigmoidCrossEntropyLossLayer extends LossLayer {
   private sigmoid = new Blob();
-  private ignoreLabel: number | undefined;
-  private mode = 1;
   private norm = 1;
 
-  override exactNumBottomBlobs(): number { return 2; }
   override exactNumTopBlobs(): number { return 1; }
-  override allowForceBackward(i: number): boolean { return i !== 1; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
-
-  override layerSetUp(): void {
-    const lp = lossParam(this.param);
-    this.ignoreLabel = has(lp, 'ignore_label') ? lp.ignore_label! : undefined;
-    this.mode = normalizationMode(lp);
-  }
 
   reshape(bottom: Blob[], top: Blob[]): void {
     if (bottom[0]!.count() !== bottom[1]!.count()) {

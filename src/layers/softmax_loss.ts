@@ -3,30 +3,19 @@ import type { SoftmaxParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
-import { Layer, registerLayer } from './layer.js';
-import { lossParam, normalizationMode, normalizer } from './loss_util.js';
+import { registerLayer } from './layer.js';
+import { LossLayer, normalizer } from './loss_util.js';
 
 const FLT_MIN = 1.17549435e-38;
 
-export class SoftmaxWithLossLayer extends Layer {
+export class SoftmaxWithLossLayer extends LossLayer {
   private prob = new Blob();
   private axis = 1;
   private outer = 0;
   private inner = 0;
-  private ignoreLabel: number | undefined;
-  private mode = 1;
 
-  override exactNumBottomBlobs(): number { return 2; }
   override minTopBlobs(): number { return 1; }
   override maxTopBlobs(): number { return 2; }
-  override allowForceBackward(i: number): boolean { return i !== 1; }
-  override defaultLossWeight(i: number): number { return i === 0 ? 1 : 0; }
-
-  override layerSetUp(): void {
-    const lp = lossParam(this.param);
-    this.ignoreLabel = has(lp, 'ignore_label') ? lp.ignore_label! : undefined;
-    this.mode = normalizationMode(lp);
-  }
 
   reshape(bottom: Blob[], top: Blob[]): void {
     const sp = paramOf<SoftmaxParameter>('SoftmaxParameter', this.param.softmax_param);
