@@ -9,6 +9,7 @@ import { exampleCommand } from '../examples/mnist.js';
 import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
 import { storageCommand } from '../platform/storage/cli.js';
 import { datasetsCommand } from '../platform/datasets/cli.js';
+import { jobsCommand, serveCommand } from '../platform/jobs/cli.js';
 
 export const commands: Record<string, Command> = {
   upgrade_net_proto_text: upgradeNetProtoText,
@@ -23,4 +24,6 @@ export const commands: Record<string, Command> = {
   device_query: deviceQueryCommand,
   storage: storageCommand,
   datasets: datasetsCommand,
+  jobs: jobsCommand,
+  serve: serveCommand,
 };

@@ -4,7 +4,8 @@
 // plain JSON values with string ids and ISO dates, so a SQLite implementation maps them onto tables one to one
 // (datasets; dataset_versions with files/stats as JSON columns or a dataset_files table).
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../util/atomic.js';
 import type { IdxRole } from './market.js';
@@ -220,8 +221,7 @@ export class JsonFileDatasetRepository extends MemoryDatasetRepository {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') {
-          writeFileAtomic(this.file + '.init', ''); // creates the folder
-          rmSync(this.file + '.init', { force: true });
+          mkdirSync(path.dirname(path.resolve(this.file)), { recursive: true });
           continue;
         }
         if (code !== 'EEXIST') throw new Error(`${lockFile}: cannot lock the dataset metadata (${(e as Error).message})`);

@@ -88,9 +88,15 @@ export class DatasetService {
     const u = parseStorageUrl(req.path);
     const storageUrl = formatStorageUrl(u.bucket, folderPrefix(u.key), u.scheme).replace(/([^/])$/, '$1/');
 
-    const dataset =
-      (await this.repo.getDatasetByName(req.name)) ??
-      (await this.repo.createDataset({ name: req.name, description: req.description ?? ds.title, source: `market:${ds.name}` }));
+    let dataset = await this.repo.getDatasetByName(req.name);
+    if (!dataset) {
+      try {
+        dataset = await this.repo.createDataset({ name: req.name, description: req.description ?? ds.title, source: `market:${ds.name}` });
+      } catch (e) {
+        dataset = await this.repo.getDatasetByName(req.name); // created meanwhile by a concurrent import
+        if (!dataset) throw e;
+      }
+    }
     const version = await this.repo.createVersion({
       datasetId: dataset.id,
       storageUrl,

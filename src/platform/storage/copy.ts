@@ -213,7 +213,7 @@ export async function uploadFile(file: string, store: ObjectStore, bucket: strin
   }
   const rel = key.slice(key.lastIndexOf('/') + 1);
   const { files } = await runJobs(
-    [{ rel, size, run: (m) => pump(createReadStream(file), m, (b) => store.putStream(bucket, key, b, { size, signal: opts.signal })) }],
+    [{ rel, size, run: (m) => pump(createReadStream(file, { highWaterMark: 1 << 20 }), m, (b) => store.putStream(bucket, key, b, { size, signal: opts.signal })) }],
     opts,
   );
   return files[0]!;
@@ -264,7 +264,7 @@ export async function copyDirToStore(dir: string, store: ObjectStore, bucket: st
     files.map((f) => ({
       rel: f.rel,
       size: f.size,
-      run: (m) => pump(createReadStream(f.file), m, (b) => store.putStream(bucket, base + f.rel, b, { size: f.size, signal: opts.signal })),
+      run: (m) => pump(createReadStream(f.file, { highWaterMark: 1 << 20 }), m, (b) => store.putStream(bucket, base + f.rel, b, { size: f.size, signal: opts.signal })),
     })),
     opts,
   );

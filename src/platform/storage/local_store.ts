@@ -262,7 +262,7 @@ export class LocalObjectStore implements ObjectStore {
       await fh?.close();
       throw fsError(e, url(bucket, key), 'read');
     }
-    return fh.createReadStream({ start: opts.start, end: opts.end, signal: opts.signal });
+    return fh.createReadStream({ start: opts.start, end: opts.end, signal: opts.signal, highWaterMark: 1 << 20 });
   }
 
   async getBuffer(bucket: string, key: string, opts: GetOptions = {}): Promise<Buffer> {

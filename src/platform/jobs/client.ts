@@ -1,0 +1,162 @@
+// A small client of the platform API (used by the CLI and the tests): JSON calls with the bearer token, uploads of
+// files and folders, and the log stream.
+import { createReadStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { listLocalFiles } from '../storage/copy.js';
+import { defaultDataDir } from '../storage/open.js';
+import { tokenFile } from './auth.js';
+import type { JobVersion, JobWithVersion } from './model.js';
+import type { Metrics } from './metrics.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  server?: string;
+  token?: string;
+}
+
+/** --server / TSCAFFE_SERVER / the default; --token / TSCAFFE_TOKEN / the local data dir's token file when readable. */
+export function clientFromEnv(o: ClientOptions = {}, env: NodeJS.ProcessEnv = process.env): PlatformClient {
+  const server = o.server || env.TSCAFFE_SERVER || DEFAULT_SERVER;
+  let token = o.token || env.TSCAFFE_TOKEN || undefined;
+  if (!token) {
+    try {
+      token = readFileSync(tokenFile(defaultDataDir(env)), 'utf8').trim() || undefined;
+    } catch {
+      /* no local token */
+    }
+  }
+  return new PlatformClient(server, token);
+}
+
+export class PlatformClient {
+  readonly base: string;
+  constructor(
+    server: string,
+    readonly token?: string,
+  ) {
+    this.base = server.replace(/\/+$/, '');
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
+  }
+
+  async raw(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; stream?: Readable; size?: number } = {}): Promise<Response> {
+    let body: RequestInit['body'];
+    const headers = this.headers(init.headers);
+    if (init.stream) {
+      body = Readable.toWeb(init.stream) as unknown as RequestInit['body'];
+      headers['content-type'] = 'application/octet-stream';
+      if (init.size !== undefined) headers['content-length'] = String(init.size);
+    } else if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, { method, headers, body, ...(init.stream ? { duplex: 'half' } : {}) } as RequestInit);
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      throw new ApiError(0, `cannot reach the tscaffe service at ${this.base}${cause ? ` (${cause})` : ''}: start it with 'tscaffe serve' or set --server / TSCAFFE_SERVER`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let msg = text;
+      let field: string | undefined;
+      try {
+        const j = JSON.parse(text) as { error?: string; field?: string };
+        msg = j.error ?? text;
+        field = j.field;
+      } catch {
+        /* not JSON */
+      }
+      throw new ApiError(res.status, `${res.status}: ${msg}`, field);
+    }
+    return res;
+  }
+
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body === undefined ? {} : { body });
+    return (await res.json()) as T;
+  }
+
+  createJob(body: Record<string, unknown>): Promise<JobWithVersion> {
+    return this.call('POST', '/api/jobs', body);
+  }
+  getJob(id: string): Promise<JobWithVersion> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`);
+  }
+  listJobs(): Promise<{ jobs: JobWithVersion[] }> {
+    return this.call('GET', '/api/jobs');
+  }
+  stopJob(id: string): Promise<JobVersion> {
+    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/stop`);
+  }
+  deleteJob(id: string): Promise<unknown> {
+    return this.call('DELETE', `/api/jobs/${encodeURIComponent(id)}`);
+  }
+  rerunJob(id: string, body: Record<string, unknown>): Promise<JobVersion> {
+    return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/versions`, body);
+  }
+  metrics(id: string, version?: number): Promise<Metrics & { version: number }> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/metrics${version ? `?version=${version}` : ''}`);
+  }
+  async log(id: string, version?: number): Promise<string> {
+    const res = await this.raw('GET', `/api/jobs/${encodeURIComponent(id)}/log${version ? `?version=${version}` : ''}`);
+    return res.text();
+  }
+
+  /** Stream the log (follow: until the job ends) to `out`. */
+  async followLog(id: string, out: (chunk: string) => void, opts: { version?: number; follow?: boolean } = {}): Promise<void> {
+    const qs = new URLSearchParams();
+    if (opts.version) qs.set('version', String(opts.version));
+    if (opts.follow) qs.set('follow', '1');
+    const res = await this.raw('GET', `/api/jobs/${encodeURIComponent(id)}/log?${qs}`);
+    const dec = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) out(dec.decode(chunk, { stream: true }));
+  }
+
+  /** Poll until the latest version is in a final status. */
+  async waitJob(id: string, opts: { timeoutMs?: number; pollMs?: number } = {}): Promise<JobWithVersion> {
+    const deadline = Date.now() + (opts.timeoutMs ?? Infinity);
+    for (;;) {
+      const j = await this.getJob(id);
+      if (['succeeded', 'failed', 'stopped'].includes(j.current.status)) return j;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${j.current.status} after ${opts.timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+    }
+  }
+
+  async uploadFile(file: string, url: string, size?: number): Promise<void> {
+    await this.raw('PUT', `/api/storage/object?url=${encodeURIComponent(url)}`, { stream: createReadStream(file), ...(size !== undefined ? { size } : {}) });
+  }
+
+  /** Upload the files under a local folder to the storage folder `url`. */
+  async uploadDir(dir: string, url: string): Promise<number> {
+    const base = url.endsWith('/') ? url : url + '/';
+    const files = await listLocalFiles(dir);
+    for (const f of files) await this.uploadFile(f.file, base + f.rel, f.size);
+    return files.length;
+  }
+
+  async download(url: string): Promise<Buffer> {
+    const res = await this.raw('GET', `/api/storage/object?url=${encodeURIComponent(url)}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  ls(url: string, recursive = false): Promise<{ buckets?: string[]; objects?: { key: string; size: number }[]; folders?: string[] }> {
+    return this.call('GET', `/api/storage?url=${encodeURIComponent(url)}${recursive ? '&recursive=1' : ''}`);
+  }
+}
