@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createBackend, setBackend, type Backend, type ConvGeometry, type PoolGeometry } from '../src/backend/backend.js';
+import { createBackend, layoutExtent, setBackend, type Backend, type ConvGeometry, type MatrixLayout,
+  type PoolGeometry } from '../src/backend/backend.js';
 import '../src/backend/ts/index.js';
 import { createWasmBackend, shutdownWasmWorkers, type WasmBackend } from '../src/backend/wasm/index.js';
 import { wasmRuntime } from '../src/backend/wasm/runtime.js';
@@ -129,6 +130,126 @@ test('wasm gemm: rejects operands that are too short', () => {
   assert.throws(() => be.gemm(false, false, 2, 2, 2, 1, new Float32Array(3), new Float32Array(4), 0, new Float32Array(4)), RangeError);
 });
 
+/** Element (r, t) of a stored matrix with layout l (Backend.gemmEx). */
+function at(l: MatrixLayout, r: number, t: number): number {
+  if (l.rowOffsets && l.colOffsets) return l.rowOffsets[r]! + l.colOffsets[t]!;
+  const blk = l.block || Infinity;
+  return blk === Infinity ? r * l.ld + t : Math.floor(t / blk) * (l.blockStride ?? 0) + r * l.ld + (t % blk);
+}
+
+/**
+ * gemmEx of `be` against a direct double-precision evaluation of the layouts: every C element within tolerance and
+ * every float of C's array outside the matrix (gaps between blocks, padding) untouched.
+ */
+function checkGemmEx(be: Backend, tA: boolean, tB: boolean, M: number, N: number, K: number, alpha: number, beta: number,
+  la: MatrixLayout, lb: MatrixLayout, lc: MatrixLayout, alloc: (n: number) => Float32Array, what: string): void {
+  const [ra, ca] = tA ? [K, M] : [M, K], [rb, cb] = tB ? [N, K] : [K, N];
+  const A = fill(alloc(layoutExtent(ra, ca, la) + 5)), B = fill(alloc(layoutExtent(rb, cb, lb) + 5));
+  const C = fill(alloc(layoutExtent(M, N, lc) + 7));
+  const c0 = Float32Array.from(C);
+  be.gemmEx(tA, tB, M, N, K, alpha, A, la, B, lb, beta, C, lc);
+  const inC = new Uint8Array(C.length);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0, abs = 0;
+      for (let k = 0; k < K; k++) {
+        const p = A[tA ? at(la, k, i) : at(la, i, k)]! * B[tB ? at(lb, j, k) : at(lb, k, j)]!;
+        s += p;
+        abs += Math.abs(p);
+      }
+      const ci = at(lc, i, j);
+      inC[ci] = 1;
+      const old = c0[ci]!;
+      const ref = alpha * s + (beta === 0 ? 0 : beta * old);
+      const tol = 1e-4 * (Math.abs(ref) + Math.abs(alpha) * abs + Math.abs(beta * old)) + 1e-30;
+      if (!(Math.abs(C[ci]! - ref) <= tol)) {
+        assert.fail(`${what}: gemmEx(${tA}, ${tB}, M=${M}, N=${N}, K=${K}, alpha=${alpha}, beta=${beta}, ` +
+          `${JSON.stringify([la, lb, lc])}): C[${i},${j}] = ${C[ci]}, expected ${ref}`);
+      }
+    }
+  }
+  for (let i = 0; i < C.length; i++) if (!inC[i]) assert.equal(C[i], c0[i], `${what}: gemmEx wrote outside C at ${i}`);
+}
+
+/** Layouts for a stored rows x cols matrix: plain, padded rows, and blocked with several block sizes and gaps. */
+function layoutsFor(rows: number, cols: number): MatrixLayout[] {
+  const out: MatrixLayout[] = [{ ld: cols }, { ld: cols + 3 }];
+  for (const blk of [1, 3, 4, 8, 9, 64]) {
+    if (blk >= cols) continue;
+    out.push({ ld: blk, block: blk, blockStride: rows * blk });
+    out.push({ ld: blk + 2, block: blk, blockStride: rows * (blk + 2) + 5 });
+  }
+  return out;
+}
+
+test('gemmEx on blocked and padded layouts (ts reference and wasm: both builds, 1 and 2 threads, in and out of wasm memory)', async () => {
+  const wasms = [createWasmBackend({ threads: 1, simd: 'relaxed' }), createWasmBackend({ threads: 1, simd: 'simd' }),
+    createWasmBackend({ threads: 2, adaptive: false })];
+  await wasms[2]!.ready();
+  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 17, 5], [5, 64, 9], [20, 200, 25], [7, 13, 130],
+    [50, 128, 300], [1, 50, 576], [33, 9, 65]];
+  let n = 0;
+  for (const [M, N, K] of shapes) {
+    for (const [tA, tB] of TRANS) {
+      const las = layoutsFor(tA ? K : M, tA ? M : K), lbs = layoutsFor(tB ? N : K, tB ? K : N), lcs = layoutsFor(M, N);
+      // every layout of each operand at least once, with the others varied
+      const count = Math.max(las.length, lbs.length, lcs.length);
+      for (let i = 0; i < count; i++, n++) {
+        const la = las[(i + n) % las.length]!, lb = lbs[(i * 3 + n) % lbs.length]!, lc = lcs[(i * 5 + n) % lcs.length]!;
+        const [alpha, beta] = AB[n % 4]!;
+        checkGemmEx(ts, tA, tB, M, N, K, alpha, beta, la, lb, lc, (k) => new Float32Array(k), 'ts');
+        const be = wasms[n % 3]!;
+        const js = n % 5 === 4;
+        checkGemmEx(be, tA, tB, M, N, K, alpha, beta, la, lb, lc, (k) => (js ? new Float32Array(k) : be.allocFloat32(k)),
+          `wasm ${be.simd} ${be.threads}T ${js ? 'js' : 'wasm'} arrays`);
+      }
+    }
+  }
+  // B through offset tables (the im2col matrix read from images): runs of contiguous columns, and scattered ones.
+  for (const [M, N, K] of [[5, 24, 9], [20, 64, 25], [9, 37, 131], [1, 8, 4]] as Array<[number, number, number]>) {
+    for (const tB of [false, true]) {
+      const [rb, cb] = tB ? [N, K] : [K, N];
+      const runs: MatrixLayout = { ld: 0, rowOffsets: Int32Array.from({ length: rb }, (_, r) => r * 7 + (r % 3)),
+        colOffsets: Int32Array.from({ length: cb }, (_, t) => t + Math.floor(t / 8) * 3 + (t >= 13 ? 1 : 0)) };
+      const scattered: MatrixLayout = { ld: 0, rowOffsets: Int32Array.from({ length: rb }, (_, r) => ((r * 5) % rb) * 2),
+        colOffsets: Int32Array.from({ length: cb }, (_, t) => ((t * 7) % cb) * 3 + 1) };
+      for (const lb of [runs, scattered]) {
+        for (const tA of [false, true]) {
+          const la = { ld: tA ? M : K }, lc = { ld: N + 1 };
+          checkGemmEx(ts, tA, tB, M, N, K, 1.5, 0.5, la, lb, lc, (k) => new Float32Array(k), 'ts tables');
+          for (const be of wasms) {
+            checkGemmEx(be, tA, tB, M, N, K, 1.5, 0.5, la, lb, lc, (k) => be.allocFloat32(k), `wasm ${be.simd} ${be.threads}T tables`);
+          }
+          checkGemmEx(wasms[0]!, tA, tB, M, N, K, 1, 0, la, lb, lc, (k) => new Float32Array(k), 'wasm tables, js arrays');
+        }
+      }
+    }
+  }
+  assert.throws(() => wasms[0]!.gemmEx(false, false, 1, 1, 1, 1, new Float32Array(1),
+    { ld: 0, rowOffsets: Int32Array.of(0), colOffsets: Int32Array.of(0) }, new Float32Array(1), { ld: 1 }, 0, new Float32Array(1), { ld: 1 }), RangeError);
+  // K = 0 and alpha = 0 only scale C, and only inside the matrix.
+  for (const be of [ts, wasms[0]!]) {
+    const lc = { ld: 4, block: 4, blockStride: 13 };
+    checkGemmEx(be, false, false, 3, 10, 0, 1, 0.5, { ld: 0 }, { ld: 10 }, lc, (k) => new Float32Array(k), 'K = 0');
+    checkGemmEx(be, false, true, 3, 10, 4, 0, 0, { ld: 4 }, { ld: 4 }, lc, (k) => new Float32Array(k), 'alpha = 0');
+  }
+  // A blocked GEMM big enough to be split over both threads.
+  const be2 = wasms[2]!;
+  const split = be2.stats.parallelGemms;
+  checkGemmEx(be2, false, false, 50, 512, 500, 1, 0, { ld: 500 }, { ld: 64, block: 64, blockStride: 500 * 64 },
+    { ld: 64, block: 64, blockStride: 50 * 64 }, (k) => be2.allocFloat32(k), 'conv2-like, 2 threads');
+  assert.ok(be2.stats.parallelGemms > split, 'the blocked GEMM was not split');
+});
+
+test('gemmEx: rejects operands too short for their layout', () => {
+  const be = createWasmBackend({ threads: 1 });
+  const lb = { ld: 4, block: 4, blockStride: 10 };
+  // B: 2 x 8 with blocks of 4 columns 10 floats apart spans 10 + 4 + 4 = 18 floats
+  assert.equal(layoutExtent(2, 8, lb), 18);
+  assert.throws(() => be.gemmEx(false, false, 1, 8, 2, 1, new Float32Array(2), { ld: 2 }, new Float32Array(17), lb, 0,
+    new Float32Array(8), { ld: 8 }), RangeError);
+});
+
 function geometries(): ConvGeometry[] {
   const g = (channels: number, height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number,
     strideH: number, strideW: number, dilationH = 1, dilationW = 1): ConvGeometry =>
@@ -193,7 +314,19 @@ test('wasm: max pooling and the other kernels agree with the reference on wasm-m
     const sm = alloc(252); b.softmax(x, 2, 6, 21, sm);
     const w = fill(alloc(10)), g = fill(alloc(10)), h = fill(alloc(10));
     b.axpy(0.3, g, w); b.axpby(0.2, g, 0.7, h); b.scal(1.5, w); b.sgdUpdate(g, h, 0.9, 0.01); b.applyUpdate(w, g);
-    return [...out, y, dx, sm, w, g, h, Float32Array.of(b.dot(x, dy), b.asum(x))];
+    // leaky and plain ReLU, in place too, on lengths that are not multiples of 4
+    const r0 = Float32Array.from(x.subarray(0, 251)), y0 = alloc(251), x2 = alloc(250), dx0 = alloc(251);
+    x2.set(x.subarray(0, 250));
+    b.reluForward(x.subarray(0, 251), y0, 0); b.reluBackward(x.subarray(0, 251), dy.subarray(0, 251), dx0, 0);
+    b.reluForward(x2, x2, 0.25); b.reluBackward(x2, x2, x2, 0.3);
+    // the fused SGD step, with and without decay and momentum (odd lengths: vector and scalar tails)
+    const sgd: Float32Array[] = [];
+    for (const [len, decay, mom, lr] of [[11, 0.0005, 0.9, 0.01], [4, 0, 0, 0.1], [37, 0.003, 0.5, 1e-3]] as const) {
+      const sw = fill(alloc(len)), sg = fill(alloc(len)), sh = fill(alloc(len));
+      b.sgdStep(sw, sg, sh, decay, mom, lr);
+      sgd.push(sw, sg, sh);
+    }
+    return [...out, y, dx, sm, w, g, h, Float32Array.of(b.dot(x, dy), b.asum(x)), r0, y0, dx0, x2, ...sgd];
   };
   const want = run(ts, (n) => new Float32Array(n));
   for (const inWasm of [true, false]) {
@@ -292,6 +425,49 @@ test('LeNet-like convolution layers give the same results under the wasm and ts 
   close(b.h.diff, a.h.diff, 'conv2 bottom diff');
   close(b.x.diff, a.x.diff, 'conv1 bottom diff');
   a.params.forEach((p, i) => close(b.params[i]!.diff, p.diff, `param ${i} diff`));
+});
+
+test('grouped convolution and deconvolution over several GEMM chunks agree under the wasm and ts backends', () => {
+  const runNet = (be: Backend) => {
+    setBackend(be);
+    setRandomSeed(4242);
+    const filler = { weight_filler: { type: 'xavier' }, bias_filler: { type: 'gaussian', std: 0.1 } };
+    // 28x28 outputs (784 columns per image): 7 images take two batched GEMM chunks at the default 2048 columns.
+    const conv = makeLayer({ name: 'c', type: 'Convolution', convolution_param: { num_output: 6, kernel_size: [3], pad: [1], group: 2, ...filler } });
+    const deconv = makeLayer({ name: 'd', type: 'Deconvolution', convolution_param: { num_output: 4, kernel_size: [3], stride: [2], group: 2, ...filler } });
+    // No padding: the column matrix is read from the images through offset tables (24x24 outputs: 2 chunks).
+    const c0 = makeLayer({ name: 'c0', type: 'Convolution', convolution_param: { num_output: 6, kernel_size: [5], group: 2, ...filler } });
+    const c1 = makeLayer({ name: 'c1', type: 'Convolution', convolution_param: { num_output: 4, kernel_size: [3], stride: [2], dilation: [2], group: 2, ...filler } });
+    const x = new Blob([7, 4, 28, 28]), h = new Blob(), y = new Blob(), h0 = new Blob(), h1 = new Blob();
+    seed = 11;
+    fill(x.data);
+    conv.setUp([x], [h]);
+    deconv.setUp([h], [y]);
+    c0.setUp([x], [h0]);
+    c1.setUp([h0], [h1]);
+    conv.forward([x], [h]);
+    deconv.forward([h], [y]);
+    c0.forward([x], [h0]);
+    c1.forward([h0], [h1]);
+    fill(y.diff);
+    fill(h1.diff);
+    deconv.backward([y], [true], [h]);
+    conv.backward([h], [true], [x]);
+    const dx = Float32Array.from(x.diff);
+    c1.backward([h1], [true], [h0]);
+    c0.backward([h0], [true], [x]);
+    return [y.data, h.data, h.diff, dx, h0.data, h1.data, h0.diff, x.diff,
+      ...[...conv.blobs, ...deconv.blobs, ...c0.blobs, ...c1.blobs].map((b) => b.diff)];
+  };
+  const a = runNet(ts);
+  const b = runNet(createWasmBackend({ threads: 2 }));
+  setBackend(ts);
+  a.forEach((v, k) => {
+    const u = b[k]!;
+    let scale = 0;
+    for (let i = 0; i < v.length; i++) scale = Math.max(scale, Math.abs(v[i]!));
+    for (let i = 0; i < v.length; i++) assert.ok(Math.abs(u[i]! - v[i]!) <= 1e-4 * (scale + Math.abs(v[i]!)), `result ${k}[${i}]: ${u[i]} vs ${v[i]}`);
+  });
 });
 
 test('TSCAFFE_BACKEND=wasm selects the wasm backend; workers do not keep the process alive', () => {

@@ -39,6 +39,43 @@ export interface PoolGeometry {
   strideW: number;
 }
 
+/**
+ * Storage of a gemmEx operand: element (r, t) of the stored matrix (row r, column t) is at
+ * floor(t / block) * blockStride + r * ld + t % block. Without block it is plain row-major with leading dimension ld.
+ * Blocked storage lets a GEMM run on several images side by side without copies: e.g. N images of C x P each, as one
+ * C x (N*P) matrix, are { ld: P, block: P, blockStride: C * P }.
+ */
+export interface MatrixLayout {
+  ld: number;
+  block?: number;
+  blockStride?: number;
+  /**
+   * Offset tables instead (gemmEx's B operand only): element (r, t) at rowOffsets[r] + colOffsets[t] (both >= 0; ld,
+   * block and blockStride are then ignored). E.g. the im2col matrix of unpadded images, read straight from the images:
+   * rowOffsets over (channel, kh, kw), colOffsets over (image, oh, ow).
+   */
+  rowOffsets?: Int32Array;
+  colOffsets?: Int32Array;
+}
+
+function maxOf(a: Int32Array, n: number): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) if (a[i]! > m) m = a[i]!;
+  return m;
+}
+
+/** Floats a rows x cols matrix stored with layout `l` spans (from its first element to its last, inclusive). */
+export function layoutExtent(rows: number, cols: number, l: MatrixLayout): number {
+  if (rows <= 0 || cols <= 0) return 0;
+  if (l.rowOffsets && l.colOffsets) return maxOf(l.rowOffsets, rows) + maxOf(l.colOffsets, cols) + 1;
+  const blk = l.block && l.block < cols ? l.block : cols;
+  const bs = l.blockStride ?? 0;
+  const q = Math.floor((cols - 1) / blk);
+  let last = q * bs + ((cols - 1) % blk);
+  if (q > 0) last = Math.max(last, (q - 1) * bs + blk - 1);
+  return last + (rows - 1) * l.ld + 1;
+}
+
 export interface Backend {
   readonly name: string;
   /**
@@ -47,6 +84,12 @@ export interface Backend {
    */
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  /**
+   * gemm on operands with explicit storage (see MatrixLayout): the stored matrices are A: M x K (K x M if transA),
+   * B: K x N (N x K if transB), C: M x N; each array starts at the operand's first element.
+   */
+  gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, la: MatrixLayout, B: Float32Array, lb: MatrixLayout, beta: number, C: Float32Array, lc: MatrixLayout): void;
   /** Caffe's im2col for one image: col is (C*kh*kw) x (outH*outW). */
   im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void;
   /** Caffe's col2im: accumulates col into im (im is zeroed first). */
@@ -74,6 +117,11 @@ export interface Backend {
   sgdUpdate(g: Float32Array, h: Float32Array, momentum: number, lr: number): void;
   /** w -= g (Caffe's Blob::Update). */
   applyUpdate(w: Float32Array, g: Float32Array): void;
+  /**
+   * One parameter's plain SGD step in one pass: g += decay * w (L2 weight decay); h = momentum * h + lr * g; g = h;
+   * w -= h (Caffe's Regularize, SGD ComputeUpdateValue and Blob::Update, fused).
+   */
+  sgdStep(w: Float32Array, g: Float32Array, h: Float32Array, decay: number, momentum: number, lr: number): void;
   /**
    * Optional: n zeroed floats in the backend's own memory (e.g. the wasm backend's linear memory), so that its kernels
    * use them in place; Blob allocates through it. Without it, storage is a plain new Float32Array(n).

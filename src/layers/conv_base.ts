@@ -2,9 +2,12 @@
 import type { ConvolutionParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
-import { allocFloat32, backend, type ConvGeometry } from '../backend/backend.js';
+import { allocFloat32, backend, convOutputSize, type ConvGeometry, type MatrixLayout } from '../backend/backend.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer } from './layer.js';
+
+/** Columns (images x output pixels) per batched convolution GEMM (TSCAFFE_CONV_CHUNK). */
+const CHUNK_COLUMNS = Number(process.env.TSCAFFE_CONV_CHUNK) > 0 ? Number(process.env.TSCAFFE_CONV_CHUNK) : 2048;
 
 function pick(list: readonly number[] | undefined, i: number, dflt: number): number {
   if (!list || list.length === 0) return dflt;
@@ -103,12 +106,15 @@ export abstract class BaseConvolutionLayer extends Layer {
     };
   }
 
-  // Batched GEMMs. Instead of Caffe's one small GEMM per image, `c` images at a time are laid side by side: the
-  // column matrix is K x (c*P) (image i in columns [i*P, (i+1)*P)) and the "output side" (the non-im2col side: top for
-  // convolution, bottom for deconvolution) is gathered into Mo x (c*P). Fewer, wider GEMMs run much faster.
-  private colOne: Float32Array = new Float32Array(0);
+  // Batched GEMMs. Instead of Caffe's one small GEMM per image, `c` images at a time form one wide GEMM: the column
+  // matrix is K x (c*P) with image i in columns [i*P, (i+1)*P), stored blocked (image by image, each K x P, exactly as
+  // im2col writes it), and the "output side" (the non-im2col side: top for convolution, bottom for deconvolution) is
+  // the Mo x (c*P) matrix whose blocks are the images of the blob itself (Mo x P each). Backend.gemmEx reads and writes
+  // these blocked layouts in place, so nothing is copied between im2col, the GEMMs and the blobs.
   private colBig: Float32Array = new Float32Array(0);
   private outBig: Float32Array = new Float32Array(0);
+  /** A row of ones (bias GEMMs). */
+  private ones: Float32Array = new Float32Array(0);
 
   /** Output-side channels (Mo), its spatial size (P) and the column rows (Ktot). */
   protected convDims() {
@@ -119,33 +125,99 @@ export abstract class BaseConvolutionLayer extends Layer {
     return { convOutC, outSp, kTotal: convInC * this.kernelH * this.kernelW };
   }
 
-  /** Images per batched GEMM: about 8192 columns, at most 64 MB of column matrix. */
+  /** Images per batched GEMM: about CONV_CHUNK_COLUMNS columns, at most 64 MB of column matrix. */
   protected chunk(num: number): number {
     const { outSp, kTotal } = this.convDims();
-    const byCols = Math.ceil(8192 / outSp);
+    const byCols = Math.ceil(CHUNK_COLUMNS / outSp);
     const byMem = Math.floor((16 << 20) / Math.max(1, kTotal * outSp));
     return Math.max(1, Math.min(num, byCols, byMem));
   }
 
-  private ensure(c: number): void {
-    const { convOutC, outSp, kTotal } = this.convDims();
-    // In the backend's memory (e.g. WebAssembly's), so its kernels work on them in place.
-    if (this.colOne.length < kTotal * outSp) this.colOne = allocFloat32(kTotal * outSp);
+  // The internal matrices, in the backend's memory (e.g. WebAssembly's) so its kernels work on them in place.
+  private ensureCol(c: number): void {
+    const { outSp, kTotal } = this.convDims();
     if (this.colBig.length < kTotal * outSp * c) this.colBig = allocFloat32(kTotal * outSp * c);
+  }
+
+  private ensureOut(c: number): void {
+    const { convOutC, outSp } = this.convDims();
     if (this.outBig.length < convOutC * outSp * c) this.outBig = allocFloat32(convOutC * outSp * c);
   }
 
-  /** Column matrix of images [n0, n0+c) of `im` (the im2col side). */
+  /** Storage of the column matrix (Ktot x c*P, image blocks of Ktot x P). */
+  private colLayout(): MatrixLayout {
+    const { outSp: P, kTotal } = this.convDims();
+    return { ld: P, block: P, blockStride: kTotal * P };
+  }
+
+  /** Storage of the output side (Mo x c*P, image blocks of Mo x P). */
+  private outLayout(): MatrixLayout {
+    const { convOutC, outSp: P } = this.convDims();
+    return { ld: P, block: P, blockStride: convOutC * P };
+  }
+
+  // The column matrix read straight from the images (no im2col) where there is no padding: Backend.gemmEx's offset
+  // tables. colSrc: images [n0, ...) of the im2col side while the tables stand for the column matrix, else undefined.
+  private colSrc: Float32Array | undefined;
+  private tabStore: Float32Array = new Float32Array(0);
+  private rowTab: Int32Array = new Int32Array(0);
+  private colTab: Int32Array = new Int32Array(0);
+  private tabKey = '';
+
+  /**
+   * Make the column matrix of images [n0, n0+c) of `im` available to gemmForward / gemmWeights: as offset tables into
+   * `im` itself when the geometry has no padding, else by im2col into the internal matrix.
+   */
+  protected prepareCols(im: Float32Array, n0: number, c: number): void {
+    const g = this.geometry();
+    if (!this.colsByTable()) return this.imToCols(im, n0, c);
+    const { outSp: P, kTotal } = this.convDims();
+    const imDim = g.channels * g.height * g.width;
+    const [oh, ow] = convOutputSize(g);
+    const key = `${c},${imDim},${g.width},${oh},${ow},${g.kernelH},${g.kernelW},${g.strideH},${g.strideW},${g.dilationH},${g.dilationW}`;
+    if (key !== this.tabKey) {
+      // in the backend's memory (kernels then read them in place); tabStore keeps that block alive
+      this.tabStore = allocFloat32(kTotal + c * P);
+      this.rowTab = new Int32Array(this.tabStore.buffer, this.tabStore.byteOffset, kTotal);
+      let r = 0;
+      for (let ch = 0; ch < g.channels; ch++) {
+        for (let kh = 0; kh < g.kernelH; kh++) {
+          for (let kw = 0; kw < g.kernelW; kw++) this.rowTab[r++] = ch * g.height * g.width + kh * g.dilationH * g.width + kw * g.dilationW;
+        }
+      }
+      this.colTab = new Int32Array(this.tabStore.buffer, this.tabStore.byteOffset + kTotal * 4, c * P);
+      let t = 0;
+      for (let i = 0; i < c; i++) {
+        for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) this.colTab[t++] = i * imDim + y * g.strideH * g.width + x * g.strideW;
+      }
+      this.tabKey = key;
+    }
+    this.colSrc = im.subarray(n0 * imDim);
+  }
+
+  /** Whether prepareCols reads the images in place (no padding); then it takes any number of images at once. */
+  protected colsByTable(): boolean {
+    return this.padH === 0 && this.padW === 0;
+  }
+
+  /** Group i's rows of the column matrix, as a gemmEx operand. */
+  private colOperand(i: number): [Float32Array, MatrixLayout] {
+    const { outSp: P, kTotal } = this.convDims();
+    const Kg = kTotal / this.group;
+    if (this.colSrc) return [this.colSrc, { ld: 0, rowOffsets: this.rowTab.subarray(i * Kg), colOffsets: this.colTab }];
+    return [this.colBig.subarray(i * Kg * P), this.colLayout()];
+  }
+
+  /** Column matrix of images [n0, n0+c) of `im` (the im2col side), by im2col into the internal matrix. */
   protected imToCols(im: Float32Array, n0: number, c: number): void {
-    this.ensure(c);
+    this.colSrc = undefined;
+    this.ensureCol(c);
     const { outSp: P, kTotal } = this.convDims();
     const g = this.geometry();
-    const imDim = g.channels * g.height * g.width;
-    const ld = c * P;
+    const imDim = g.channels * g.height * g.width, colDim = kTotal * P;
     const be = backend();
     for (let i = 0; i < c; i++) {
-      be.im2col(im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim), g, this.colOne);
-      for (let r = 0; r < kTotal; r++) this.colBig.set(this.colOne.subarray(r * P, r * P + P), r * ld + i * P);
+      be.im2col(im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim), g, this.colBig.subarray(i * colDim, (i + 1) * colDim));
     }
   }
 
@@ -153,71 +225,87 @@ export abstract class BaseConvolutionLayer extends Layer {
   protected colsToIm(im: Float32Array, n0: number, c: number): void {
     const { outSp: P, kTotal } = this.convDims();
     const g = this.geometry();
-    const imDim = g.channels * g.height * g.width;
-    const ld = c * P;
+    const imDim = g.channels * g.height * g.width, colDim = kTotal * P;
     const be = backend();
     for (let i = 0; i < c; i++) {
-      for (let r = 0; r < kTotal; r++) this.colOne.set(this.colBig.subarray(r * ld + i * P, r * ld + i * P + P), r * P);
-      be.col2im(this.colOne, g, im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim));
+      be.col2im(this.colBig.subarray(i * colDim, (i + 1) * colDim), g, im.subarray((n0 + i) * imDim, (n0 + i + 1) * imDim));
     }
   }
 
-  /** Gather images [n0, n0+c) of the output side into the Mo x (c*P) matrix. */
+  /** Copy images [n0, n0+c) of the output side into the internal Mo x (c*P) matrix (for callers that pass no `out`). */
   protected gatherOut(src: Float32Array, n0: number, c: number): void {
-    this.ensure(c);
+    this.ensureOut(c);
     const { convOutC: M, outSp: P } = this.convDims();
-    const ld = c * P;
-    for (let i = 0; i < c; i++) {
-      const base = (n0 + i) * M * P;
-      for (let m = 0; m < M; m++) this.outBig.set(src.subarray(base + m * P, base + m * P + P), m * ld + i * P);
-    }
+    this.outBig.set(src.subarray(n0 * M * P, (n0 + c) * M * P));
   }
 
-  /** Scatter the Mo x (c*P) matrix back to images [n0, n0+c), adding `bias` per channel when given. */
+  /** Copy the internal Mo x (c*P) matrix back to images [n0, n0+c), adding `bias` per channel when given. */
   protected scatterOut(dst: Float32Array, n0: number, c: number, bias?: Float32Array): void {
     const { convOutC: M, outSp: P } = this.convDims();
-    const ld = c * P;
-    for (let i = 0; i < c; i++) {
-      const base = (n0 + i) * M * P;
-      for (let m = 0; m < M; m++) {
-        const from = m * ld + i * P, to = base + m * P;
-        if (!bias) dst.set(this.outBig.subarray(from, from + P), to);
-        else {
-          const b = bias[m]!;
-          for (let p = 0; p < P; p++) dst[to + p] = this.outBig[from + p]! + b;
-        }
-      }
-    }
+    const out = dst.subarray(n0 * M * P, (n0 + c) * M * P);
+    out.set(this.outBig.subarray(0, c * M * P));
+    if (bias) this.addBias(out, c, bias);
   }
 
-  /** Per group: out (Mo x c*P) = W * col. */
-  protected gemmForward(weights: Float32Array, c: number): void {
-    const { convOutC, outSp, kTotal } = this.convDims();
-    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
+  private onesOf(n: number): Float32Array {
+    if (this.ones.length < n) {
+      this.ones = allocFloat32(n);
+      this.ones.fill(1);
+    }
+    return this.ones;
+  }
+
+  /** out (c output-side images) += bias per channel, as Caffe's forward_cpu_bias (a rank-1 GEMM). */
+  protected addBias(out: Float32Array, c: number, bias: Float32Array): void {
+    const { convOutC: M, outSp: P } = this.convDims();
+    backend().gemmEx(false, false, M, c * P, 1, 1, bias, { ld: 1 }, this.onesOf(c * P), { ld: c * P }, 1, out, this.outLayout());
+  }
+
+  /** biasDiff += the sums of c output-side images of `outDiff` per channel (Caffe's backward_cpu_bias, as one GEMM). */
+  protected addBiasGrad(biasDiff: Float32Array, outDiff: Float32Array, c: number): void {
+    const { convOutC: M, outSp: P } = this.convDims();
+    backend().gemmEx(false, true, 1, M, c * P, 1, this.onesOf(c * P), { ld: c * P }, outDiff, this.outLayout(), 1, biasDiff,
+      { ld: M });
+  }
+
+  /** Per group: out (Mo x c*P) = W * col; `out` is c output-side images (default: the internal matrix). */
+  protected gemmForward(weights: Float32Array, c: number, out?: Float32Array): void {
+    if (!out) {
+      this.ensureOut(c);
+      out = this.outBig;
+    }
+    const { convOutC, outSp: P, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * P;
+    const lo = this.outLayout();
     for (let i = 0; i < g; i++) {
-      backend().gemm(false, false, Mg, ld, Kg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg),
-        this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld), 0, this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld));
+      const [col, lc] = this.colOperand(i);
+      backend().gemmEx(false, false, Mg, ld, Kg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg), { ld: Kg },
+        col, lc, 0, out.subarray(i * Mg * P), lo);
     }
   }
 
   /** Per group: col = W^T * out. */
-  protected gemmBackwardData(weights: Float32Array, c: number): void {
-    this.ensure(c);
-    const { convOutC, outSp, kTotal } = this.convDims();
-    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
+  protected gemmBackwardData(weights: Float32Array, c: number, out: Float32Array = this.outBig): void {
+    this.ensureCol(c);
+    const { convOutC, outSp: P, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * P;
+    const lc = this.colLayout(), lo = this.outLayout();
+    this.colSrc = undefined; // the internal matrix holds this product now
     for (let i = 0; i < g; i++) {
-      backend().gemm(true, false, Kg, ld, Mg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg),
-        this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld), 0, this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld));
+      backend().gemmEx(true, false, Kg, ld, Mg, 1, weights.subarray(i * Mg * Kg, (i + 1) * Mg * Kg), { ld: Kg },
+        out.subarray(i * Mg * P), lo, 0, this.colBig.subarray(i * Kg * P), lc);
     }
   }
 
   /** Per group: weight grad += out * col^T. */
-  protected gemmWeights(weightDiff: Float32Array, c: number): void {
-    const { convOutC, outSp, kTotal } = this.convDims();
-    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * outSp;
+  protected gemmWeights(weightDiff: Float32Array, c: number, out: Float32Array = this.outBig): void {
+    const { convOutC, outSp: P, kTotal } = this.convDims();
+    const g = this.group, Mg = convOutC / g, Kg = kTotal / g, ld = c * P;
+    const lo = this.outLayout();
     for (let i = 0; i < g; i++) {
-      backend().gemm(false, true, Mg, Kg, ld, 1, this.outBig.subarray(i * Mg * ld, (i + 1) * Mg * ld),
-        this.colBig.subarray(i * Kg * ld, (i + 1) * Kg * ld), 1, weightDiff.subarray(i * Mg * Kg, (i + 1) * Mg * Kg));
+      const [col, lc] = this.colOperand(i);
+      backend().gemmEx(false, true, Mg, Kg, ld, 1, out.subarray(i * Mg * P), lo, col, lc, 1,
+        weightDiff.subarray(i * Mg * Kg, (i + 1) * Mg * Kg), { ld: Kg });
     }
   }
 

@@ -14,36 +14,42 @@ export class ConvolutionLayer extends BaseConvolutionLayer {
 
   forward(bottom: Blob[], top: Blob[]): void {
     const w = this.blobs[0]!.data;
-    const bias = this.biasTerm ? this.blobs[1]!.data : undefined;
+    const { convOutC: M, outSp: P } = this.convDims();
     for (let i = 0; i < bottom.length; i++) {
-      const num = bottom[i]!.shape[0]!, step = this.chunk(num);
+      // Without padding the column matrix is not materialized: one GEMM over the whole batch.
+      const num = bottom[i]!.shape[0]!, step = this.colsByTable() ? num : this.chunk(num);
+      const out = top[i]!.data;
       for (let n0 = 0; n0 < num; n0 += step) {
         const c = Math.min(step, num - n0);
-        this.imToCols(bottom[i]!.data, n0, c);
-        this.gemmForward(w, c);
-        this.scatterOut(top[i]!.data, n0, c, bias);
+        this.prepareCols(bottom[i]!.data, n0, c);
+        this.gemmForward(w, c, out.subarray(n0 * M * P, (n0 + c) * M * P));
       }
+      if (this.biasTerm) this.addBias(out, num, this.blobs[1]!.data);
     }
   }
 
   backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     const w = this.blobs[0]!;
+    const { convOutC: M, outSp: P } = this.convDims();
     for (let i = 0; i < top.length; i++) {
       const b = bottom[i]!, t = top[i]!;
-      const num = b.shape[0]!, outDim = t.count(1), step = this.chunk(num);
-      if (this.biasTerm && this.paramPropagateDown[1]) {
-        for (let n = 0; n < num; n++) this.backwardBias(this.blobs[1]!.diff, t.diff.subarray(n * outDim, (n + 1) * outDim));
-      }
+      const num = b.shape[0]!, step = this.chunk(num);
+      if (this.biasTerm && this.paramPropagateDown[1]) this.addBiasGrad(this.blobs[1]!.diff, t.diff, num);
       if (!this.paramPropagateDown[0] && !propagateDown[i]) continue;
+      const byTable = this.colsByTable();
+      if (byTable && this.paramPropagateDown[0]) {
+        this.prepareCols(b.data, 0, num);
+        this.gemmWeights(w.diff, num, t.diff);
+      }
       for (let n0 = 0; n0 < num; n0 += step) {
         const c = Math.min(step, num - n0);
-        this.gatherOut(t.diff, n0, c);
-        if (this.paramPropagateDown[0]) {
-          this.imToCols(b.data, n0, c);
-          this.gemmWeights(w.diff, c);
+        const outDiff = t.diff.subarray(n0 * M * P, (n0 + c) * M * P);
+        if (this.paramPropagateDown[0] && !byTable) {
+          this.prepareCols(b.data, n0, c);
+          this.gemmWeights(w.diff, c, outDiff);
         }
         if (propagateDown[i]) {
-          this.gemmBackwardData(w.data, c);
+          this.gemmBackwardData(w.data, c, outDiff);
           this.colsToIm(b.diff, n0, c);
         }
       }

@@ -60,6 +60,13 @@ export class DataTransformer {
     if (mean && mean.length !== c * h * w) throw new Error(`mean_file has ${mean.length} values, the images have ${c * h * w}`);
     const mv = this.meanValues;
     if (mv.length > 1 && mv.length !== c) throw new Error(`mean_value must be given once or once per channel (${c})`);
+    if (!mean && !mv.length && !crop && !doMirror) {
+      // The common case (MNIST's scale only): storing into the Float32Array rounds like Math.fround would.
+      const n = c * h * w;
+      if (scale === 1) for (let i = 0; i < n; i++) out[i] = src[i]!;
+      else for (let i = 0; i < n; i++) out[i] = src[i]! * scale;
+      return;
+    }
     for (let ch = 0; ch < c; ch++) {
       const m = mv.length ? f(mv.length === 1 ? mv[0]! : mv[ch]!) : 0;
       for (let y = 0; y < oh; y++) {

@@ -1,7 +1,49 @@
 // The reference backend: plain TypeScript loops over Float32Array. Every faster backend is tested against it.
-import type { Backend, ConvGeometry, PoolGeometry } from '../backend.js';
+import type { Backend, ConvGeometry, MatrixLayout, PoolGeometry } from '../backend.js';
 import { convOutputSize, registerBackend } from '../backend.js';
 import { gemm } from './gemm.js';
+
+/** Whether a rows x cols matrix with layout l is plain row-major without gaps. */
+function dense(cols: number, l: MatrixLayout): boolean {
+  return l.ld === cols && (!l.block || l.block >= cols);
+}
+
+/** The rows x cols matrix stored with layout l, as a plain row-major array (a view when it already is one). */
+function toPlain(src: Float32Array, rows: number, cols: number, l: MatrixLayout): Float32Array {
+  const out = new Float32Array(rows * cols);
+  if (l.rowOffsets && l.colOffsets) {
+    for (let r = 0; r < rows; r++) {
+      const ro = l.rowOffsets[r]!;
+      for (let t = 0; t < cols; t++) out[r * cols + t] = src[ro + l.colOffsets[t]!]!;
+    }
+    return out;
+  }
+  if (dense(cols, l)) return src;
+  const blk = l.block || cols, bs = l.blockStride ?? 0;
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < cols; t++) out[r * cols + t] = src[Math.floor(t / blk) * bs + r * l.ld + (t % blk)]!;
+  }
+  return out;
+}
+
+function fromPlain(plain: Float32Array, rows: number, cols: number, l: MatrixLayout, dst: Float32Array): void {
+  if (plain === dst) return;
+  const blk = l.block || cols, bs = l.blockStride ?? 0;
+  for (let r = 0; r < rows; r++) {
+    for (let t = 0; t < cols; t++) dst[Math.floor(t / blk) * bs + r * l.ld + (t % blk)] = plain[r * cols + t]!;
+  }
+}
+
+function gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+  A: Float32Array, la: MatrixLayout, B: Float32Array, lb: MatrixLayout, beta: number, C: Float32Array, lc: MatrixLayout): void {
+  if (M <= 0 || N <= 0) return;
+  if (la.rowOffsets || lc.rowOffsets) throw new RangeError('gemmEx: offset tables are for B only');
+  const a = toPlain(A, transA ? K : M, transA ? M : K, la);
+  const b = toPlain(B, transB ? N : K, transB ? K : N, lb);
+  const c = toPlain(C, M, N, lc);
+  gemm(transA, transB, M, N, K, alpha, a, b, beta, c);
+  fromPlain(c, M, N, lc, C);
+}
 
 function im2col(im: Float32Array, g: ConvGeometry, col: Float32Array): void {
   const { channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW } = g;
@@ -158,6 +200,7 @@ export function createTsBackend(): Backend {
   return {
     name: 'ts',
     gemm,
+    gemmEx,
     im2col,
     col2im,
     maxPoolForward,
@@ -166,11 +209,13 @@ export function createTsBackend(): Backend {
     avePoolBackward,
     reluForward(x, y, slope) {
       const n = x.length;
+      slope = Math.fround(slope); // Caffe's Dtype negative_slope
       if (slope === 0) for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : 0; }
       else for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : v * slope; }
     },
     reluBackward(x, dy, dx, slope) {
       const n = x.length;
+      slope = Math.fround(slope);
       for (let i = 0; i < n; i++) dx[i] = x[i]! > 0 ? dy[i]! : dy[i]! * slope;
     },
     softmax,
@@ -199,6 +244,15 @@ export function createTsBackend(): Backend {
         const v = momentum * h[i]! + lr * g[i]!;
         h[i] = v;
         g[i] = v;
+      }
+    },
+    sgdStep(w, g, h, decay, momentum, lr) {
+      for (let i = 0; i < w.length; i++) {
+        const gi = Math.fround(g[i]! + decay * w[i]!);
+        const v = Math.fround(momentum * h[i]! + lr * gi);
+        h[i] = v;
+        g[i] = v;
+        w[i]! -= v;
       }
     },
     applyUpdate(w, g) {

@@ -1,6 +1,8 @@
-// The 'wasm' backend: GEMM, im2col, col2im and max pooling in WebAssembly SIMD (AssemblyScript, assembly/kernels.ts),
-// GEMM split over worker threads; the other kernels are the reference TypeScript ones (memory-bound, and they run on
-// views of the wasm memory without copies). im2col/col2im/pooling use wasm when all their arrays are in its memory.
+// The 'wasm' backend: GEMM (plain, and gemmEx's blocked and offset-table layouts, which let convolution run on the
+// images in place), im2col, col2im, max pooling, ReLU and the fused SGD step in WebAssembly SIMD (AssemblyScript,
+// assembly/kernels.ts), GEMM split over worker threads; the other kernels are the reference TypeScript ones
+// (memory-bound, and they run on views of the wasm memory without copies). The non-GEMM kernels use wasm when all
+// their arrays are in its memory.
 //
 // Data movement: allocFloat32() hands out views into the backend's shared wasm memory, and Blob allocates its data and
 // diff through it, so layer operands are usually already there: a kernel detects that (the array's buffer is one of the
@@ -13,8 +15,8 @@
 // TSCAFFE_WASM_ADAPTIVE=0 always splits). Memory and its growth: heap.ts.
 // SIMD: the relaxed-SIMD build (FMA) where V8 supports it (enabled at runtime on Node 20), else plain SIMD128;
 // TSCAFFE_WASM_SIMD=simd forces the plain build.
-import type { Backend, ConvGeometry } from '../backend.js';
-import { registerBackend } from '../backend.js';
+import type { Backend, ConvGeometry, MatrixLayout } from '../backend.js';
+import { layoutExtent, registerBackend } from '../backend.js';
 import { createTsBackend } from '../ts/index.js';
 import { ADAPTIVE_DEFAULT, VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant,
   type WasmRuntime } from './runtime.js';
@@ -96,6 +98,67 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
     return v.byteOffset;
   };
 
+  // The operands' storage for the kernel: [lda, ablk, abs, ldb, bblk, bbs, ldc, cblk, cbs] (blk 0 = plain).
+  const layout = new Int32Array(9);
+  const scratchTab = new Scratch(rt);
+  const setLayout = (at: number, l: MatrixLayout, cols: number, rows = 0): void => {
+    if (l.rowOffsets || l.colOffsets) {
+      // B only: copy the tables into wasm memory for the kernel (a few KB per call)
+      if (at !== 3 || !l.rowOffsets || !l.colOffsets || l.rowOffsets.length < rows || l.colOffsets.length < cols) {
+        throw new RangeError('wasm backend: offset tables are for B only and need rows + cols entries');
+      }
+      if (heap.owns(l.rowOffsets) && heap.owns(l.colOffsets)) {
+        layout[at] = l.rowOffsets.byteOffset;
+        layout[at + 1] = -1;
+        layout[at + 2] = l.colOffsets.byteOffset;
+        return;
+      }
+      const v = scratchTab.get(rows + cols);
+      const t = new Int32Array(v.buffer, v.byteOffset, rows + cols);
+      t.set(l.rowOffsets.subarray(0, rows));
+      t.set(l.colOffsets.subarray(0, cols), rows);
+      layout[at] = v.byteOffset;
+      layout[at + 1] = -1;
+      layout[at + 2] = v.byteOffset + rows * 4;
+      return;
+    }
+    if (!(l.ld >= 0) || (l.block !== undefined && !(l.block >= 0)) || !((l.blockStride ?? 0) >= 0)) {
+      throw new RangeError('wasm backend: bad matrix layout');
+    }
+    layout[at] = l.ld;
+    layout[at + 1] = l.block && l.block < cols ? l.block : 0;
+    layout[at + 2] = l.blockStride ?? 0;
+  };
+
+  /** The GEMM on operands of the given extents (floats), layout in `layout`. */
+  const gemmLaid = (transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array,
+    B: Float32Array, beta: number, C: Float32Array, na: number, nb: number, nc: number): void => {
+    need(C, nc, 'C');
+    if (K <= 0 || alpha === 0) {
+      if (beta === 1) return;
+      const scale = (c: number) => kernels.gemm(0, 0, M, N, 0, 0, 0, 0, beta, c, 0, M, 0, N, rt.mainWorkPtr, 0, 0, 0, 0, 0, 0,
+        layout[6]!, layout[7]!, layout[8]!);
+      if (heap.owns(C)) return scale(C.byteOffset);
+      const c = scratchC.get(nc);
+      c.set(C.subarray(0, nc));
+      scale(c.byteOffset);
+      C.set(c.subarray(0, nc));
+      return;
+    }
+    need(A, na, 'A');
+    need(B, nb, 'B');
+    const pa = input(A, na, scratchA);
+    const pb = input(B, nb, scratchB);
+    if (heap.owns(C)) {
+      rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, C.byteOffset, layout);
+      return;
+    }
+    const c = scratchC.get(nc);
+    c.set(C.subarray(0, nc));
+    rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, c.byteOffset, layout);
+    C.set(c.subarray(0, nc));
+  };
+
   const geometryArgs = (g: ConvGeometry) => [g.channels, g.height, g.width, g.kernelH, g.kernelW, g.padH, g.padW,
     g.strideH, g.strideW, g.dilationH, g.dilationW] as const;
 
@@ -108,25 +171,20 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
 
     gemm(transA, transB, M, N, K, alpha, A, B, beta, C) {
       if (M <= 0 || N <= 0) return;
-      const mn = M * N;
-      need(C, mn, 'C');
-      if (K <= 0 || alpha === 0) {
-        if (beta === 0) C.fill(0, 0, mn);
-        else if (beta !== 1) for (let i = 0; i < mn; i++) C[i]! *= beta;
-        return;
-      }
-      need(A, M * K, 'A');
-      need(B, K * N, 'B');
-      const pa = input(A, M * K, scratchA);
-      const pb = input(B, K * N, scratchB);
-      if (heap.owns(C)) {
-        rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, C.byteOffset);
-        return;
-      }
-      const c = scratchC.get(mn);
-      if (beta !== 0) c.set(C.subarray(0, mn));
-      rt.gemm(variant, threads, adaptive, transA, transB, M, N, K, alpha, pa, pb, beta, c.byteOffset);
-      C.set(c.subarray(0, mn));
+      layout.fill(0);
+      layout[0] = transA ? M : K;
+      layout[3] = transB ? K : N;
+      layout[6] = N;
+      gemmLaid(transA, transB, M, N, K, alpha, A, B, beta, C, M * K, K * N, M * N);
+    },
+
+    gemmEx(transA, transB, M, N, K, alpha, A, la, B, lb, beta, C, lc) {
+      if (M <= 0 || N <= 0) return;
+      setLayout(0, la, transA ? M : K);
+      setLayout(3, lb, transB ? K : N, transB ? N : K);
+      setLayout(6, lc, N);
+      gemmLaid(transA, transB, M, N, K, alpha, A, B, beta, C, K > 0 ? layoutExtent(transA ? K : M, transA ? M : K, la) : 0,
+        K > 0 ? layoutExtent(transB ? N : K, transB ? K : N, lb) : 0, layoutExtent(M, N, lc));
     },
 
     im2col(im, g, col) {
@@ -163,6 +221,25 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
       need(mask, planes * g.pooledH * g.pooledW, 'mask');
       kernels.maxPoolBackward(topDiff.byteOffset, mask.byteOffset, planes, g.height, g.width, g.pooledH, g.pooledW,
         bottomDiff.byteOffset);
+    },
+
+    reluForward(x, y, slope) {
+      if (!heap.owns(x) || !heap.owns(y) || y.length < x.length) return ts.reluForward(x, y, slope);
+      kernels.reluForward(x.byteOffset, y.byteOffset, x.length, slope);
+    },
+
+    reluBackward(x, dy, dx, slope) {
+      if (!heap.owns(x) || !heap.owns(dy) || !heap.owns(dx) || dy.length < x.length || dx.length < x.length) {
+        return ts.reluBackward(x, dy, dx, slope);
+      }
+      kernels.reluBackward(x.byteOffset, dy.byteOffset, dx.byteOffset, x.length, slope);
+    },
+
+    sgdStep(w, g, h, decay, momentum, lr) {
+      if (!heap.owns(w) || !heap.owns(g) || !heap.owns(h) || g.length < w.length || h.length < w.length) {
+        return ts.sgdStep(w, g, h, decay, momentum, lr);
+      }
+      kernels.sgdStep(w.byteOffset, g.byteOffset, h.byteOffset, w.length, decay, momentum, lr);
     },
 
     allocFloat32(n) {

@@ -42,7 +42,9 @@ export const MAX_CHUNKS = 1024;
 /** GEMM job arguments, relative to ARGS. SPLIT_N: chunks are column ranges (else row ranges) of TILE columns/rows. */
 export const G_TRANS_A = 0, G_TRANS_B = 1, G_M = 2, G_N = 3, G_K = 4, G_ALPHA = 5, G_A = 6, G_B = 7, G_BETA = 8,
   G_C = 9, G_SPLIT_N = 10, G_TILE = 11, G_CHUNKS = 12, G_GEN = 13;
-export const G_COUNT = 14;
+/** The operands' storage (leading dimension, block, block stride of A, B, C; see Backend.gemmEx): 9 slots from here. */
+export const G_LAYOUT = 14;
+export const G_COUNT = 23;
 
 /** The kernels each module exports (see assembly/kernels.ts). */
 export interface KernelExports {
@@ -50,7 +52,8 @@ export interface KernelExports {
   zero(ptr: number, bytes: number): void;
   heapBase(): number;
   gemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, a: number, b: number,
-    beta: number, c: number, i0: number, i1: number, j0: number, j1: number, work: number): void;
+    beta: number, c: number, i0: number, i1: number, j0: number, j1: number, work: number, lda: number, ablk: number,
+    abs: number, ldb: number, bblk: number, bbs: number, ldc: number, cblk: number, cbs: number): void;
   im2col(im: number, channels: number, height: number, width: number, kernelH: number, kernelW: number, padH: number,
     padW: number, strideH: number, strideW: number, dilationH: number, dilationW: number, col: number): void;
   col2im(col: number, channels: number, height: number, width: number, kernelH: number, kernelW: number, padH: number,
@@ -58,6 +61,9 @@ export interface KernelExports {
   maxPoolForward(bottom: number, planes: number, height: number, width: number, pooledH: number, pooledW: number,
     kernelH: number, kernelW: number, padH: number, padW: number, strideH: number, strideW: number, top: number,
     mask: number): void;
+  reluForward(x: number, y: number, n: number, slope: number): void;
+  reluBackward(x: number, dy: number, dx: number, n: number, slope: number): void;
+  sgdStep(w: number, g: number, h: number, n: number, decay: number, momentum: number, lr: number): void;
   maxPoolBackward(topDiff: number, mask: number, planes: number, height: number, width: number, pooledH: number,
     pooledW: number, bottomDiff: number): void;
 }
@@ -102,6 +108,9 @@ export function runGemmChunks(ctrl: Int32Array, ctrlF: Float32Array, args: numbe
   const a = ctrl[args + G_A]!, b = ctrl[args + G_B]!, c = ctrl[args + G_C]!;
   const splitN = ctrl[args + G_SPLIT_N]! !== 0, tile = ctrl[args + G_TILE]!;
   const chunks = ctrl[args + G_CHUNKS]!, gen = ctrl[args + G_GEN]!;
+  const l = args + G_LAYOUT;
+  const lda = ctrl[l]!, ablk = ctrl[l + 1]!, abs = ctrl[l + 2]!, ldb = ctrl[l + 3]!, bblk = ctrl[l + 4]!, bbs = ctrl[l + 5]!;
+  const ldc = ctrl[l + 6]!, cblk = ctrl[l + 7]!, cbs = ctrl[l + 8]!;
   const dim = splitN ? N : M;
   const tiles = Math.ceil(dim / tile);
   let error: unknown;
@@ -112,8 +121,8 @@ export function runGemmChunks(ctrl: Int32Array, ctrlF: Float32Array, args: numbe
     const lo = Math.floor((i * tiles) / chunks) * tile;
     const hi = Math.min(dim, Math.floor(((i + 1) * tiles) / chunks) * tile);
     try {
-      if (splitN) kernels.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, lo, hi, work);
-      else kernels.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, lo, hi, 0, N, work);
+      if (splitN) kernels.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, lo, hi, work, lda, ablk, abs, ldb, bblk, bbs, ldc, cblk, cbs);
+      else kernels.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, lo, hi, 0, N, work, lda, ablk, abs, ldb, bblk, bbs, ldc, cblk, cbs);
     } catch (e) {
       error ??= e;
       Atomics.store(ctrl, FAILED, 1);

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { WasmHeap } from './heap.js';
 import { WorkerPool } from './pool.js';
 import { WA, type WasmModule } from './wasm_api.js';
-import { ARGS, G_A, G_ALPHA, G_B, G_BETA, G_C, G_K, G_M, G_N, G_SPLIT_N, G_TILE, G_TRANS_A, G_TRANS_B, instantiate,
+import { ARGS, G_LAYOUT, G_A, G_ALPHA, G_B, G_BETA, G_C, G_K, G_M, G_N, G_SPLIT_N, G_TILE, G_TRANS_A, G_TRANS_B, instantiate,
   type KernelExports } from './protocol.js';
 
 export type SimdVariant = 'relaxed' | 'simd';
@@ -75,6 +75,8 @@ export class WasmRuntime {
   private readonly kernels: (KernelExports | undefined)[];
   readonly pool: WorkerPool;
   private readonly mainWork: number;
+  /** The main thread's GEMM workspace (pointer). */
+  get mainWorkPtr(): number { return this.mainWork; }
   private readonly workFloats: number;
   /** GEMM calls so far that were cut into chunks for several threads / ran on the calling thread only; chunks run by workers. */
   readonly stats = { parallelGemms: 0, serialGemms: 0, workerChunks: 0 };
@@ -111,12 +113,13 @@ export class WasmRuntime {
   }
 
   /**
-   * C = alpha op(A) op(B) + beta C on pointers into the heap. Large problems are cut into chunks (column ranges of C,
+   * C = alpha op(A) op(B) + beta C on pointers into the heap; layout: [lda, ablk, abs, ldb, bblk, bbs, ldc, cblk, cbs]
+   * (see Backend.gemmEx; blk 0 = plain). Large problems are cut into chunks (column ranges of C,
    * or row ranges, in multiples of the register tile) that this thread and up to threads - 1 idle workers claim
    * dynamically; small ones run here only.
    */
   gemm(variant: number, threads: number, adaptive: boolean, transA: boolean, transB: boolean, M: number, N: number,
-    K: number, alpha: number, a: number, b: number, beta: number, c: number): void {
+    K: number, alpha: number, a: number, b: number, beta: number, c: number, layout: ArrayLike<number>): void {
     const k = this.kernels[variant]!;
     const tA = transA ? 1 : 0, tB = transB ? 1 : 0;
     let helpers = 0;
@@ -137,7 +140,8 @@ export class WasmRuntime {
     const t0 = timing ? performance.now() : 0;
     if (!split) {
       this.stats.serialGemms++;
-      k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork);
+      k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork, layout[0]!, layout[1]!, layout[2]!,
+        layout[3]!, layout[4]!, layout[5]!, layout[6]!, layout[7]!, layout[8]!);
       if (timing) this.record(timing, false, performance.now() - t0);
       return;
     }
@@ -147,6 +151,7 @@ export class WasmRuntime {
     ctrl[ARGS + G_M] = M; ctrl[ARGS + G_N] = N; ctrl[ARGS + G_K] = K;
     ctrlF[ARGS + G_ALPHA] = alpha; ctrlF[ARGS + G_BETA] = beta;
     ctrl[ARGS + G_A] = a; ctrl[ARGS + G_B] = b; ctrl[ARGS + G_C] = c;
+    for (let i = 0; i < 9; i++) ctrl[ARGS + G_LAYOUT + i] = layout[i]!;
     ctrl[ARGS + G_SPLIT_N] = splitN ? 1 : 0;
     ctrl[ARGS + G_TILE] = splitN ? NR : MR;
     this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWork, chunks, helpers);

@@ -45,47 +45,144 @@ export function heapBase(): usize {
   v128.store(d + 3 * stride, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
 }
 
+// Operand storage (see Backend.gemmEx): element (r, t) of a stored matrix is at
+// (t / blk) * bs + r * ld + t % blk floats from its base; blk = NOBLOCK for a plain row-major matrix (t / blk = 0).
+const NOBLOCK: i32 = 0x40000000;
+
+// Float offset of contiguous index t.
+@inline function toff(t: i32, blk: i32, bs: i32): usize {
+  return <usize>(t / blk) * <usize>bs + <usize>(t % blk);
+}
+
 // Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels: panel p holds [k][jj] at dst + (p*kc*NR + k*NR + jj)*4,
 // columns past nc are zero.
-function packB(transB: i32, b: usize, N: i32, K: i32, pc: i32, kc: i32, jc: i32, nc: i32, dst: usize): void {
+function packB(transB: i32, b: usize, ldb: i32, bblk: i32, bbs: i32, pc: i32, kc: i32, jc: i32, nc: i32, dst: usize): void {
+  const ldbB = <usize>ldb << 2;
   for (let jp = 0; jp < nc; jp += NR) {
     const nr = imin(NR, nc - jp);
     const j = jc + jp;
     let d = dst + (<usize>jp * <usize>kc << 2);
     if (!transB) {
-      // op(B)[k][j] = B[k*N + j]
-      const ldb = <usize>N << 2;
-      let s = b + ((<usize>pc * <usize>N + <usize>j) << 2);
-      if (nr == NR) {
-        for (let k = 0; k < kc; k++, s += ldb, d += 32) {
+      // op(B)[k][j] = B[k*ldb + off(j)]
+      if (nr == NR && j % bblk + NR <= bblk) {
+        let s = b + ((<usize>pc * <usize>ldb + toff(j, bblk, bbs)) << 2);
+        for (let k = 0; k < kc; k++, s += ldbB, d += 32) {
           v128.store(d, v128.load(s));
           v128.store(d, v128.load(s, 16), 16);
         }
       } else {
-        for (let k = 0; k < kc; k++, s += ldb, d += 32) {
-          for (let jj = 0; jj < NR; jj++) store<f32>(d + (<usize>jj << 2), jj < nr ? load<f32>(s + (<usize>jj << 2)) : 0);
+        for (let jj = 0; jj < NR; jj++) {
+          let q = d + (<usize>jj << 2);
+          if (jj < nr) {
+            let s = b + ((<usize>pc * <usize>ldb + toff(j + jj, bblk, bbs)) << 2);
+            for (let k = 0; k < kc; k++, s += ldbB, q += 32) store<f32>(q, load<f32>(s));
+          } else {
+            for (let k = 0; k < kc; k++, q += 32) store<f32>(q, 0);
+          }
         }
       }
     } else {
-      // op(B)[k][j] = B[j*K + k]: 4x4 transposes of rows j..j+3 and j+4..j+7
-      const ldb = <usize>K << 2;
-      const s = b + ((<usize>j * <usize>K + <usize>pc) << 2);
+      // op(B)[k][j] = B[j*ldb + off(k)]: 4x4 transposes of rows j..j+3 and j+4..j+7
+      const s = b + ((<usize>j * <usize>ldb) << 2);
       if (nr == NR) {
-        let k = 0;
-        for (; k + 4 <= kc; k += 4) {
-          const s0 = s + (<usize>k << 2);
-          const dk = d + (<usize>k << 5);
-          transpose4Store(v128.load(s0), v128.load(s0 + ldb), v128.load(s0 + 2 * ldb), v128.load(s0 + 3 * ldb), dk, 32);
-          const s4 = s0 + 4 * ldb;
-          transpose4Store(v128.load(s4), v128.load(s4 + ldb), v128.load(s4 + 2 * ldb), v128.load(s4 + 3 * ldb), dk + 16, 32);
-        }
-        for (; k < kc; k++) {
-          for (let jj = 0; jj < NR; jj++) store<f32>(d + (<usize>(k * NR + jj) << 2), load<f32>(s + <usize>jj * ldb + (<usize>k << 2)));
+        // k runs through blocks: kr = index within the current block, kb = float offset of that block
+        let k = 0, kr = pc % bblk;
+        let kb = <usize>(pc / bblk) * <usize>bbs;
+        while (k < kc) {
+          const s0 = s + ((kb + <usize>kr) << 2);
+          if (k + 4 <= kc && kr + 4 <= bblk) {
+            const dk = d + (<usize>k << 5);
+            transpose4Store(v128.load(s0), v128.load(s0 + ldbB), v128.load(s0 + 2 * ldbB), v128.load(s0 + 3 * ldbB), dk, 32);
+            const s4 = s0 + 4 * ldbB;
+            transpose4Store(v128.load(s4), v128.load(s4 + ldbB), v128.load(s4 + 2 * ldbB), v128.load(s4 + 3 * ldbB), dk + 16, 32);
+            k += 4; kr += 4;
+          } else {
+            for (let jj = 0; jj < NR; jj++) store<f32>(d + (<usize>(k * NR + jj) << 2), load<f32>(s0 + <usize>jj * ldbB));
+            k++; kr++;
+          }
+          if (kr == bblk) { kr = 0; kb += <usize>bbs; }
         }
       } else {
         for (let k = 0; k < kc; k++) {
+          const s0 = s + (toff(pc + k, bblk, bbs) << 2);
           for (let jj = 0; jj < NR; jj++) {
-            store<f32>(d + (<usize>(k * NR + jj) << 2), jj < nr ? load<f32>(s + <usize>jj * ldb + (<usize>k << 2)) : 0);
+            store<f32>(d + (<usize>(k * NR + jj) << 2), jj < nr ? load<f32>(s0 + <usize>jj * ldbB) : 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Whether tab[t..t+n) (i32) holds consecutive values.
+@inline function runOf(tab: usize, t: i32, n: i32): bool {
+  const p = tab + (<usize>t << 2);
+  const v0 = load<i32>(p);
+  for (let i = 1; i < n; i++) if (load<i32>(p + (<usize>i << 2)) != v0 + i) return false;
+  return true;
+}
+
+// packB for a B stored through offset tables (Backend.gemmEx's table layout, e.g. an im2col matrix read straight from
+// the images): element (r, t) of the stored matrix at b + (rowTab[r] + colTab[t]) floats.
+function packBTable(transB: i32, b: usize, rowTab: usize, colTab: usize, pc: i32, kc: i32, jc: i32, nc: i32, dst: usize): void {
+  for (let jp = 0; jp < nc; jp += NR) {
+    const nr = imin(NR, nc - jp);
+    const j = jc + jp;
+    let d = dst + (<usize>jp * <usize>kc << 2);
+    if (!transB) {
+      // op(B)[k][j] = B(k, j): rows from rowTab, 8 columns that are usually one contiguous run
+      if (nr == NR && runOf(colTab, j, NR)) {
+        const s = b + (<usize>load<i32>(colTab + (<usize>j << 2)) << 2);
+        let rt = rowTab + (<usize>pc << 2);
+        for (let k = 0; k < kc; k++, rt += 4, d += 32) {
+          const q = s + (<usize>load<i32>(rt) << 2);
+          v128.store(d, v128.load(q));
+          v128.store(d, v128.load(q, 16), 16);
+        }
+      } else {
+        for (let jj = 0; jj < NR; jj++) {
+          let q = d + (<usize>jj << 2);
+          let rt = rowTab + (<usize>pc << 2);
+          if (jj < nr) {
+            const s = b + (<usize>load<i32>(colTab + (<usize>(j + jj) << 2)) << 2);
+            for (let k = 0; k < kc; k++, rt += 4, q += 32) store<f32>(q, load<f32>(s + (<usize>load<i32>(rt) << 2)));
+          } else {
+            for (let k = 0; k < kc; k++, q += 32) store<f32>(q, 0);
+          }
+        }
+      }
+    } else {
+      // op(B)[k][j] = B(j, k): 8 stored rows (j), runs of 4 along k transposed
+      if (nr == NR) {
+        const rt = rowTab + (<usize>j << 2);
+        const r0 = b + (<usize>load<i32>(rt) << 2), r1 = b + (<usize>load<i32>(rt, 4) << 2);
+        const r2 = b + (<usize>load<i32>(rt, 8) << 2), r3 = b + (<usize>load<i32>(rt, 12) << 2);
+        const r4 = b + (<usize>load<i32>(rt, 16) << 2), r5 = b + (<usize>load<i32>(rt, 20) << 2);
+        const r6 = b + (<usize>load<i32>(rt, 24) << 2), r7 = b + (<usize>load<i32>(rt, 28) << 2);
+        let k = 0;
+        while (k < kc) {
+          const kk = pc + k;
+          const o = <usize>load<i32>(colTab + (<usize>kk << 2)) << 2;
+          if (k + 4 <= kc && runOf(colTab, kk, 4)) {
+            const dk = d + (<usize>k << 5);
+            transpose4Store(v128.load(r0 + o), v128.load(r1 + o), v128.load(r2 + o), v128.load(r3 + o), dk, 32);
+            transpose4Store(v128.load(r4 + o), v128.load(r5 + o), v128.load(r6 + o), v128.load(r7 + o), dk + 16, 32);
+            k += 4;
+          } else {
+            const dk = d + (<usize>k << 5);
+            store<f32>(dk, load<f32>(r0 + o)); store<f32>(dk, load<f32>(r1 + o), 4);
+            store<f32>(dk, load<f32>(r2 + o), 8); store<f32>(dk, load<f32>(r3 + o), 12);
+            store<f32>(dk, load<f32>(r4 + o), 16); store<f32>(dk, load<f32>(r5 + o), 20);
+            store<f32>(dk, load<f32>(r6 + o), 24); store<f32>(dk, load<f32>(r7 + o), 28);
+            k++;
+          }
+        }
+      } else {
+        for (let k = 0; k < kc; k++) {
+          const o = <usize>load<i32>(colTab + (<usize>(pc + k) << 2));
+          for (let jj = 0; jj < NR; jj++) {
+            store<f32>(d + (<usize>(k * NR + jj) << 2),
+              jj < nr ? load<f32>(b + ((<usize>load<i32>(rowTab + (<usize>(j + jj) << 2)) + o) << 2)) : 0);
           }
         }
       }
@@ -94,48 +191,62 @@ function packB(transB: i32, b: usize, N: i32, K: i32, pc: i32, kc: i32, jc: i32,
 }
 
 // Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall panels: panel p holds [k][r] at dst + (p*kc*MR + k*MR + r)*4.
-function packA(transA: i32, a: usize, M: i32, K: i32, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
+function packA(transA: i32, a: usize, lda: i32, ablk: i32, abs: i32, ic: i32, mc: i32, pc: i32, kc: i32, dst: usize): void {
+  const ldaB = <usize>lda << 2;
   for (let ip = 0; ip < mc; ip += MR) {
     const mr = imin(MR, mc - ip);
     const i = ic + ip;
     let d = dst + (<usize>ip * <usize>kc << 2);
     if (!transA) {
-      // op(A)[i][k] = A[i*K + k]
-      const lda = <usize>K << 2;
-      const s = a + ((<usize>i * <usize>K + <usize>pc) << 2);
+      // op(A)[i][k] = A[i*lda + off(k)]
+      const s = a + ((<usize>i * <usize>lda) << 2);
       if (mr == MR) {
-        let k = 0;
-        for (; k + 4 <= kc; k += 4) {
-          const s0 = s + (<usize>k << 2);
-          transpose4Store(v128.load(s0), v128.load(s0 + lda), v128.load(s0 + 2 * lda), v128.load(s0 + 3 * lda), d + (<usize>k << 4), 16);
-        }
-        for (; k < kc; k++) {
-          for (let r = 0; r < MR; r++) store<f32>(d + (<usize>(k * MR + r) << 2), load<f32>(s + <usize>r * lda + (<usize>k << 2)));
+        let k = 0, kr = pc % ablk;
+        let kb = <usize>(pc / ablk) * <usize>abs;
+        while (k < kc) {
+          const s0 = s + ((kb + <usize>kr) << 2);
+          if (k + 4 <= kc && kr + 4 <= ablk) {
+            transpose4Store(v128.load(s0), v128.load(s0 + ldaB), v128.load(s0 + 2 * ldaB), v128.load(s0 + 3 * ldaB), d + (<usize>k << 4), 16);
+            k += 4; kr += 4;
+          } else {
+            for (let r = 0; r < MR; r++) store<f32>(d + (<usize>(k * MR + r) << 2), load<f32>(s0 + <usize>r * ldaB));
+            k++; kr++;
+          }
+          if (kr == ablk) { kr = 0; kb += <usize>abs; }
         }
       } else {
         for (let k = 0; k < kc; k++) {
+          const s0 = s + (toff(pc + k, ablk, abs) << 2);
           for (let r = 0; r < MR; r++) {
-            store<f32>(d + (<usize>(k * MR + r) << 2), r < mr ? load<f32>(s + <usize>r * lda + (<usize>k << 2)) : 0);
+            store<f32>(d + (<usize>(k * MR + r) << 2), r < mr ? load<f32>(s0 + <usize>r * ldaB) : 0);
           }
         }
       }
     } else {
-      // op(A)[i][k] = A[k*M + i]
-      const lda = <usize>M << 2;
-      let s = a + ((<usize>pc * <usize>M + <usize>i) << 2);
-      if (mr == MR) {
-        for (let k = 0; k < kc; k++, s += lda, d += 16) v128.store(d, v128.load(s));
+      // op(A)[i][k] = A[k*lda + off(i)]
+      if (mr == MR && i % ablk + MR <= ablk) {
+        let s = a + ((<usize>pc * <usize>lda + toff(i, ablk, abs)) << 2);
+        for (let k = 0; k < kc; k++, s += ldaB, d += 16) v128.store(d, v128.load(s));
       } else {
-        for (let k = 0; k < kc; k++, s += lda, d += 16) {
-          for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < mr ? load<f32>(s + (<usize>r << 2)) : 0);
+        for (let r = 0; r < MR; r++) {
+          let q = d + (<usize>r << 2);
+          if (r < mr) {
+            let s = a + ((<usize>pc * <usize>lda + toff(i + r, ablk, abs)) << 2);
+            for (let k = 0; k < kc; k++, s += ldaB, q += 16) store<f32>(q, load<f32>(s));
+          } else {
+            for (let k = 0; k < kc; k++, q += 16) store<f32>(q, 0);
+          }
         }
       }
     }
   }
 }
 
-// C[0:mr, 0:nr] += alpha * Apanel * Bpanel over kc steps (ldc in bytes).
-@inline function microKernel(kc: i32, ap: usize, bp: usize, alpha: f32, c: usize, ldc: usize, mr: i32, nr: i32, tmp: usize): void {
+// C[0:mr, 0:nr] += alpha * Apanel * Bpanel over kc steps. Full tiles with contiguous rows (cp, ldc in bytes) are
+// updated in place; other tiles (edges, or a tile that spans two blocks of a blocked C) go through tmp and scalar
+// stores at C(i0 + r, j0 + jj).
+@inline function microKernel(kc: i32, ap: usize, bp: usize, alpha: f32, full: bool, cp: usize, ldc: usize, mr: i32, nr: i32,
+  tmp: usize, c: usize, ldcF: i32, cblk: i32, cbs: i32, i0: i32, j0: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   for (let k = 0; k < kc; k++) {
@@ -153,8 +264,8 @@ function packA(transA: i32, a: usize, M: i32, K: i32, ic: i32, mc: i32, pc: i32,
     bp += 32;
   }
   const va = f32x4.splat(alpha);
-  if (mr == MR && nr == NR) {
-    let p = c;
+  if (full) {
+    let p = cp;
     v128.store(p, madd(va, c00, v128.load(p))); v128.store(p, madd(va, c01, v128.load(p, 16)), 16);
     p += ldc;
     v128.store(p, madd(va, c10, v128.load(p))); v128.store(p, madd(va, c11, v128.load(p, 16)), 16);
@@ -167,52 +278,71 @@ function packA(transA: i32, a: usize, M: i32, K: i32, ic: i32, mc: i32, pc: i32,
     v128.store(tmp, c10, 32); v128.store(tmp, c11, 48);
     v128.store(tmp, c20, 64); v128.store(tmp, c21, 80);
     v128.store(tmp, c30, 96); v128.store(tmp, c31, 112);
+    storeEdge(tmp, alpha, c, ldcF, cblk, cbs, i0, j0, mr, nr);
+  }
+}
+
+function storeEdge(tmp: usize, alpha: f32, c: usize, ldc: i32, cblk: i32, cbs: i32, i0: i32, j0: i32, mr: i32, nr: i32): void {
+  for (let j = 0; j < nr; j++) {
+    const col = c + (toff(j0 + j, cblk, cbs) << 2);
     for (let r = 0; r < mr; r++) {
-      const row = c + <usize>r * ldc;
-      for (let j = 0; j < nr; j++) {
-        const q = row + (<usize>j << 2);
-        store<f32>(q, load<f32>(q) + alpha * load<f32>(tmp + (<usize>(r * NR + j) << 2)));
-      }
+      const q = col + (<usize>(i0 + r) * <usize>ldc << 2);
+      store<f32>(q, load<f32>(q) + alpha * load<f32>(tmp + (<usize>(r * NR + j) << 2)));
     }
   }
 }
 
 // C[i0:i1, j0:j1] *= beta (beta == 0 writes zeros, as the reference does).
-function scaleRegion(c: usize, N: i32, i0: i32, i1: i32, j0: i32, j1: i32, beta: f32): void {
+function scaleRegion(c: usize, ldc: i32, cblk: i32, cbs: i32, i0: i32, i1: i32, j0: i32, j1: i32, beta: f32): void {
   if (beta == 1) return;
   const vb = f32x4.splat(beta);
   for (let i = i0; i < i1; i++) {
-    const row = c + ((<usize>i * <usize>N + <usize>j0) << 2);
-    const n = j1 - j0;
-    let j = 0;
-    if (beta == 0) {
-      memory.fill(row, 0, <usize>n << 2);
-      continue;
-    }
-    for (; j + 4 <= n; j += 4) {
-      const q = row + (<usize>j << 2);
-      v128.store(q, f32x4.mul(v128.load(q), vb));
-    }
-    for (; j < n; j++) {
-      const q = row + (<usize>j << 2);
-      store<f32>(q, load<f32>(q) * beta);
+    let js = j0;
+    while (js < j1) {
+      // one run of columns inside a block
+      const je = imin(j1, js - js % cblk + cblk);
+      const row = c + ((<usize>i * <usize>ldc + toff(js, cblk, cbs)) << 2);
+      const n = je - js;
+      js = je;
+      if (beta == 0) {
+        memory.fill(row, 0, <usize>n << 2);
+        continue;
+      }
+      let j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const q = row + (<usize>j << 2);
+        v128.store(q, f32x4.mul(v128.load(q), vb));
+      }
+      for (; j < n; j++) {
+        const q = row + (<usize>j << 2);
+        store<f32>(q, load<f32>(q) * beta);
+      }
     }
   }
 }
 
 /**
- * C = alpha op(A) op(B) + beta C restricted to rows [i0, i1) and columns [j0, j1) of C (row-major, M x N; op(A) is
- * M x K, op(B) is K x N). Threads call it on disjoint regions. work: workFloats() floats private to the caller.
+ * C = alpha op(A) op(B) + beta C restricted to rows [i0, i1) and columns [j0, j1) of C (op(A) is M x K, op(B) is
+ * K x N, C is M x N). Threads call it on disjoint regions. work: workFloats() floats private to the caller.
+ * Storage of A, B, C: leading dimensions lda, ldb, ldc; blocks ablk, bblk, cblk (0 = plain) of bs floats apart: element (r, t) of the stored matrix (A: M x K,
+ * or K x M if transposed; B: K x N, or N x K; C: M x N) at (t / blk) * bs + r * ld + t % blk. bblk = -1: B through
+ * offset tables instead, element (r, t) at rowTab[r] + colTab[t] floats (rowTab at byte pointer ldb, colTab at bbs).
  */
 export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, a: usize, b: usize, beta: f32,
-  c: usize, i0: i32, i1: i32, j0: i32, j1: i32, work: usize): void {
+  c: usize, i0: i32, i1: i32, j0: i32, j1: i32, work: usize, lda: i32, ablk: i32, abs: i32, ldb: i32, bblk: i32,
+  bbs: i32, ldc: i32, cblk: i32, cbs: i32): void {
   if (i1 <= i0 || j1 <= j0) return;
-  scaleRegion(c, N, i0, i1, j0, j1, beta);
+  // bblk < 0: B is stored through offset tables, row offsets at ldb and column offsets at bbs (byte pointers)
+  const tableB = bblk < 0;
+  if (ablk <= 0) ablk = NOBLOCK;
+  if (bblk <= 0) bblk = NOBLOCK;
+  if (cblk <= 0) cblk = NOBLOCK;
+  scaleRegion(c, ldc, cblk, cbs, i0, i1, j0, j1, beta);
   if (alpha == 0 || K == 0) return;
   const pa = work;
   const pb = work + (<usize>PACK_A_FLOATS << 2);
   const tmp = pb + (<usize>PACK_B_FLOATS << 2);
-  const ldc = <usize>N << 2;
+  const ldcB = <usize>ldc << 2;
   // Even K blocks (K = 500 -> 2 x 250 rather than 256 + 244; 800 -> 4 x 200).
   const nk = (K + KC - 1) / KC;
   const kcStep = (K + nk - 1) / nk;
@@ -220,17 +350,23 @@ export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f3
     const nc = imin(NC, j1 - jc);
     for (let pc = 0; pc < K; pc += kcStep) {
       const kc = imin(kcStep, K - pc);
-      packB(transB, b, N, K, pc, kc, jc, nc, pb);
+      if (tableB) packBTable(transB, b, <usize>ldb, <usize>bbs, pc, kc, jc, nc, pb);
+      else packB(transB, b, ldb, bblk, bbs, pc, kc, jc, nc, pb);
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = imin(MC, i1 - ic);
-        packA(transA, a, M, K, ic, mc, pc, kc, pa);
+        packA(transA, a, lda, ablk, abs, ic, mc, pc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = imin(NR, nc - jr);
+          const j = jc + jr;
           const bp = pb + (<usize>jr * <usize>kc << 2);
+          const contiguous = nr == NR && j % cblk + NR <= cblk;
+          const colOff = contiguous ? toff(j, cblk, cbs) : 0;
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = imin(MR, mc - ir);
-            const cp = c + ((<usize>(ic + ir) * <usize>N + <usize>(jc + jr)) << 2);
-            microKernel(kc, pa + (<usize>ir * <usize>kc << 2), bp, alpha, cp, ldc, mr, nr, tmp);
+            const i = ic + ir;
+            const cp = c + ((<usize>i * <usize>ldc + colOff) << 2);
+            microKernel(kc, pa + (<usize>ir * <usize>kc << 2), bp, alpha, contiguous && mr == MR, cp, ldcB, mr, nr, tmp,
+              c, ldc, cblk, cbs, i, j);
           }
         }
       }
@@ -427,4 +563,76 @@ export function maxPoolBackward(topDiff: usize, mask: usize, planes: i32, height
 /** Zero `bytes` bytes at ptr (bulk memory.fill: far faster than TypedArray.prototype.fill). */
 export function zero(ptr: usize, bytes: usize): void {
   memory.fill(ptr, 0, bytes);
+}
+
+/** y = max(x, 0) + slope * min(x, 0) over n floats (x and y may be the same array). */
+export function reluForward(x: usize, y: usize, n: i32, slope: f32): void {
+  const z = f32x4.splat(0), vs = f32x4.splat(slope);
+  let i = 0;
+  if (slope == 0) {
+    for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), f32x4.max(v128.load(x + (<usize>i << 2)), z));
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      const v = v128.load(x + (<usize>i << 2));
+      v128.store(y + (<usize>i << 2), v128.bitselect(v, f32x4.mul(v, vs), f32x4.gt(v, z)));
+    }
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    store<f32>(y + (<usize>i << 2), v > 0 ? v : (slope == 0 ? 0 : v * slope));
+  }
+}
+
+/** dx = dy * (x > 0 ? 1 : slope) over n floats (dy and dx may be the same array). */
+export function reluBackward(x: usize, dy: usize, dx: usize, n: i32, slope: f32): void {
+  const z = f32x4.splat(0), vs = f32x4.splat(slope);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const d = v128.load(dy + o);
+    v128.store(dx + o, v128.bitselect(d, f32x4.mul(d, vs), f32x4.gt(v128.load(x + o), z)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const d = load<f32>(dy + o);
+    store<f32>(dx + o, load<f32>(x + o) > 0 ? d : d * slope);
+  }
+}
+
+/**
+ * One parameter's SGD step, fused (Caffe's Regularize (L2), SGD ComputeUpdateValue and Blob::Update):
+ * g += decay * w; h = momentum * h + lr * g; g = h; w -= h. Over n floats. Each line is computed in f64 and rounded
+ * once to f32, exactly as the reference backend does (which reproduces Caffe's training losses to 6 digits; plain f32
+ * arithmetic, with its extra roundings, drifts by about 1% within 100 LeNet iterations).
+ */
+export function sgdStep(w: usize, g: usize, h: usize, n: i32, decay: f64, momentum: f64, lr: f64): void {
+  const vd = f64x2.splat(decay), vm = f64x2.splat(momentum), vl = f64x2.splat(lr);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const w4 = v128.load(w + o), g4 = v128.load(g + o), h4 = v128.load(h + o);
+    // low and high halves as f64x2
+    const wl = f64x2.promote_low_f32x4(w4), wh = f64x2.promote_low_f32x4(i32x4.shuffle(w4, w4, 2, 3, 0, 1));
+    const gl0 = f64x2.promote_low_f32x4(g4), gh0 = f64x2.promote_low_f32x4(i32x4.shuffle(g4, g4, 2, 3, 0, 1));
+    const hl0 = f64x2.promote_low_f32x4(h4), hh0 = f64x2.promote_low_f32x4(i32x4.shuffle(h4, h4, 2, 3, 0, 1));
+    // g (rounded to f32) = g + decay * w
+    const gn = i32x4.shuffle(f32x4.demote_f64x2_zero(f64x2.add(gl0, f64x2.mul(vd, wl))),
+      f32x4.demote_f64x2_zero(f64x2.add(gh0, f64x2.mul(vd, wh))), 0, 1, 4, 5);
+    const gl = f64x2.promote_low_f32x4(gn), gh = f64x2.promote_low_f32x4(i32x4.shuffle(gn, gn, 2, 3, 0, 1));
+    // h (rounded) = momentum * h + lr * g
+    const hn = i32x4.shuffle(f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(vm, hl0), f64x2.mul(vl, gl))),
+      f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(vm, hh0), f64x2.mul(vl, gh))), 0, 1, 4, 5);
+    v128.store(h + o, hn);
+    v128.store(g + o, hn);
+    v128.store(w + o, f32x4.sub(w4, hn));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const vw = load<f32>(w + o);
+    const vg = <f64>(<f32>(<f64>load<f32>(g + o) + decay * <f64>vw));
+    const vh = <f32>(momentum * <f64>load<f32>(h + o) + lr * vg);
+    store<f32>(h + o, vh);
+    store<f32>(g + o, vh);
+    store<f32>(w + o, vw - vh);
+  }
 }
