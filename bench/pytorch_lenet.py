@@ -49,9 +49,9 @@ def batches(x, y, bs):
     pos = 0
     n = x.shape[0]
     while True:
-        idxs = [(pos + i) % n for i in range(bs)]
+        idxs = torch.arange(pos, pos + bs) % n
         pos = (pos + bs) % n
-        yield x[idxs], y[idxs]
+        yield x.index_select(0, idxs), y.index_select(0, idxs)
 
 def make(bs):
     net = LeNet()
