@@ -81,6 +81,26 @@ export interface NewVersion {
 
 export type VersionPatch = Partial<Pick<DatasetVersion, 'status' | 'reason' | 'files' | 'totalBytes' | 'stats' | 'finishedAt'>>;
 
+/** A new version record in status `importing` (shared by every repository implementation). */
+export function newVersionRecord(ds: Pick<Dataset, 'id' | 'name'>, version: number, input: NewVersion, now: string): DatasetVersion {
+  return {
+    id: `dsv-${randomUUID()}`,
+    datasetId: ds.id,
+    datasetName: ds.name,
+    version,
+    status: 'importing',
+    storageUrl: input.storageUrl,
+    store: input.store,
+    format: input.format,
+    source: input.source,
+    files: [],
+    totalBytes: 0,
+    ...(input.stats ? { stats: input.stats } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 export interface DatasetRepository {
   /** Throws when a dataset of that name exists. */
   createDataset(input: NewDataset): Promise<Dataset>;
@@ -143,22 +163,7 @@ export class MemoryDatasetRepository implements DatasetRepository {
       if (!ds) throw new Error(`no dataset with id '${input.datasetId}'`);
       const now = new Date().toISOString();
       const version = 1 + Math.max(0, ...s.versions.filter((v) => v.datasetId === ds.id).map((v) => v.version));
-      const v: DatasetVersion = {
-        id: `dsv-${randomUUID()}`,
-        datasetId: ds.id,
-        datasetName: ds.name,
-        version,
-        status: 'importing',
-        storageUrl: input.storageUrl,
-        store: input.store,
-        format: input.format,
-        source: input.source,
-        files: [],
-        totalBytes: 0,
-        ...(input.stats ? { stats: input.stats } : {}),
-        createdAt: now,
-        updatedAt: now,
-      };
+      const v = newVersionRecord(ds, version, input, now);
       s.versions.push(v);
       ds.updatedAt = now;
       return v;

@@ -11,6 +11,7 @@ import type {
   VersionPatch,
 } from '../datasets/repository.js';
 import type { Database } from './db.js';
+import { newVersionRecord } from '../datasets/repository.js';
 
 interface DatasetRow {
   id: string;
@@ -71,22 +72,7 @@ export class SqliteDatasetRepository implements DatasetRepository {
       if (!ds) throw new Error(`no dataset with id '${input.datasetId}'`);
       const now = new Date().toISOString();
       const max = this.db.prepare('SELECT MAX(version) AS m FROM dataset_versions WHERE dataset_id = ?').get(ds.id) as { m: number | null };
-      const v: DatasetVersion = {
-        id: `dsv-${randomUUID()}`,
-        datasetId: ds.id,
-        datasetName: ds.name,
-        version: (max.m ?? 0) + 1,
-        status: 'importing',
-        storageUrl: input.storageUrl,
-        store: input.store,
-        format: input.format,
-        source: input.source,
-        files: [],
-        totalBytes: 0,
-        ...(input.stats ? { stats: input.stats } : {}),
-        createdAt: now,
-        updatedAt: now,
-      };
+      const v = newVersionRecord({ id: ds.id, name: ds.name }, (max.m ?? 0) + 1, input, now);
       this.db
         .prepare('INSERT INTO dataset_versions (id, dataset_id, version, status, record) VALUES (?, ?, ?, ?, ?)')
         .run(v.id, v.datasetId, v.version, v.status, JSON.stringify(v));
