@@ -9,7 +9,7 @@ import { exampleCommand } from '../examples/mnist.js';
 import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
 import { storageCommand } from '../platform/storage/cli.js';
 import { datasetsCommand } from '../platform/datasets/cli.js';
-import { jobsCommand, serveCommand } from '../platform/jobs/cli.js';
+import { jobsCommand, serveCommand, workerCommand } from '../platform/jobs/cli.js';
 
 export const commands: Record<string, Command> = {
   upgrade_net_proto_text: upgradeNetProtoText,
@@ -26,4 +26,5 @@ export const commands: Record<string, Command> = {
   datasets: datasetsCommand,
   jobs: jobsCommand,
   serve: serveCommand,
+  worker: workerCommand,
 };

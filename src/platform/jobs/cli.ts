@@ -1,15 +1,18 @@
-// `tscaffe serve` (the platform service) and `tscaffe jobs ...` (its client).
+// `tscaffe serve` (the platform service), `tscaffe worker` (runs queued jobs) and `tscaffe jobs ...` (the client).
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Command } from '../../cli/command.js';
 import { UsageError, type FlagSpec, type ParsedArgs } from '../../cli/flags.js';
 import { cliOut } from '../storage/cli.js';
 import { defaultDataDir } from '../storage/open.js';
 import { ApiError, clientFromEnv, type PlatformClient } from './client.js';
 import type { JobVersion, JobWithVersion } from './model.js';
+import { startWorker } from './queue.js';
 import { startServer } from './server.js';
 
 export const serveCommand: Command = {
   summary: 'run the platform service: REST API for datasets, storage and training jobs, with a local scheduler',
-  usage: '[--host 127.0.0.1] [--port 8080] [--data-dir D] [--storage SPEC] [--max-jobs N] [--insecure-localhost]',
+  usage: '[--host 127.0.0.1] [--port 8080] [--data-dir D] [--storage SPEC] [--max-jobs N] [--queue redis://HOST:PORT] [--insecure-localhost]',
   flags: {
     host: { type: 'string', default: '127.0.0.1', help: 'address to bind (default loopback only)' },
     port: { type: 'int', default: 8080, help: 'port (0: any free port)' },
@@ -18,6 +21,7 @@ export const serveCommand: Command = {
     max_jobs: { type: 'int', default: 1, help: 'jobs running at once' },
     insecure_localhost: { type: 'bool', default: false, help: 'serve without a token (loopback addresses only)' },
     upload_limit_mb: { type: 'int', default: 4096, help: 'largest upload through the API, MiB' },
+    queue: { type: 'string', default: '', help: 'redis://HOST:PORT: hand jobs to `tscaffe worker`s through this queue instead of running them here' },
   },
   async run({ flags }) {
     const maxJobs = Number(flags.max_jobs);
@@ -30,8 +34,10 @@ export const serveCommand: Command = {
       insecureLocalhost: Boolean(flags.insecure_localhost),
       uploadLimit: Number(flags.upload_limit_mb) * 1024 * 1024,
       ...(flags.storage ? { storage: String(flags.storage) } : {}),
+      ...(flags.queue ? { queue: String(flags.queue) } : {}),
     });
-    cliOut.write(`tscaffe service listening on ${p.url} (data ${p.ctx.dataDir}, storage ${p.ctx.store.spec}, max jobs ${maxJobs})\n`);
+    const where = flags.queue ? `jobs on the queue ${String(flags.queue)}` : `max jobs ${maxJobs}`;
+    cliOut.write(`tscaffe service listening on ${p.url} (data ${p.ctx.dataDir}, storage ${p.ctx.store.spec}, ${where})\n`);
     if (p.tokenCreated) cliOut.write(`API token (shown once; stored in ${p.tokenFile}, mode 0600): ${p.token}\n`);
     else if (p.token) cliOut.write(`API token: in ${p.tokenFile}\n`);
     else cliOut.write('WARNING: --insecure-localhost: no token required\n');
@@ -39,6 +45,44 @@ export const serveCommand: Command = {
       const stop = (sig: string) => {
         cliOut.write(`${sig}: shutting down (running jobs are marked failed)\n`);
         void p.close().then(resolve, resolve);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    return 0;
+  },
+};
+
+export const workerCommand: Command = {
+  summary: 'take training jobs from the service\'s queue (`serve --queue`) and run them on this machine',
+  usage: '--queue redis://HOST:PORT --storage SPEC [--concurrency N] [--work-dir D] [--name NAME]',
+  flags: {
+    queue: { type: 'string', default: '', help: 'redis://HOST:PORT of the queue (the service\'s --queue)' },
+    storage: { type: 'string', default: '', help: 'object store shared with the service: s3+http://host:port, s3:, local:<dir>' },
+    concurrency: { type: 'int', default: 1, help: 'jobs running at once on this worker' },
+    work_dir: { type: 'string', default: '', help: 'folder for the job workspaces (default: <tmp>/tscaffe-worker-<pid>)' },
+    name: { type: 'string', default: '', help: 'worker name in the job logs (default: host:pid)' },
+    stall_ms: { type: 'int', default: 30000, help: 'job lock duration and stalled-job check interval, ms' },
+  },
+  async run({ flags }) {
+    if (!flags.queue) throw new UsageError('--queue redis://HOST:PORT is required');
+    if (!flags.storage) throw new UsageError('--storage SPEC is required (the storage the service uses)');
+    const concurrency = Number(flags.concurrency);
+    if (!(concurrency >= 1)) throw new UsageError('--concurrency must be >= 1');
+    const workDir = path.resolve(String(flags.work_dir || path.join(tmpdir(), `tscaffe-worker-${process.pid}`)));
+    const w = await startWorker({
+      queue: String(flags.queue),
+      storage: String(flags.storage),
+      workDir,
+      concurrency,
+      stallMs: Math.max(1000, Number(flags.stall_ms)),
+      ...(flags.name ? { name: String(flags.name) } : {}),
+    });
+    cliOut.write(`tscaffe worker ${w.name} taking jobs from ${String(flags.queue)} (storage ${String(flags.storage)}, concurrency ${concurrency}, work ${workDir})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        cliOut.write(`${sig}: shutting down (running jobs are marked failed)\n`);
+        void w.close().then(resolve, resolve);
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));

@@ -26,3 +26,4 @@ export { JobService, ServiceError, type JobServiceOptions } from './service.js';
 export { startServer, type Platform, type ServerOptions } from './server.js';
 export { PlatformClient, ApiError, clientFromEnv, DEFAULT_SERVER } from './client.js';
 export { loadOrCreateToken, checkBearer } from './auth.js';
+export { JobQueue, startWorker, parseQueueUrl, type RemoteRun, type WorkerEvent, type WorkerOptions, type RunningWorker } from './queue.js';

@@ -15,6 +15,7 @@ import { checkBearer, loadOrCreateToken } from './auth.js';
 import { openDatabase, type Database } from './db.js';
 import { registerJobRoutes } from './jobs_routes.js';
 import { FieldError } from './model.js';
+import { JobQueue } from './queue.js';
 import { openApiDocument } from './openapi.js';
 import { JobRepository } from './repository.js';
 import { JobService, ServiceError } from './service.js';
@@ -37,6 +38,8 @@ export interface ServerOptions {
   maxJobs?: number;
   /** Largest upload through PUT /api/storage/object, bytes. */
   uploadLimit?: number;
+  /** redis://HOST:PORT: hand jobs to this queue for `tscaffe worker`s instead of running them here (queue.ts). */
+  queue?: string;
 }
 
 export interface Platform {
@@ -90,6 +93,15 @@ export async function startServer(opts: ServerOptions): Promise<Platform> {
   const datasets = new DatasetService({ repo: dsRepo, store: ctx.store, workDir: path.join(dataDir, 'tmp') });
   const jobs = new JobService({ repo: new JobRepository(db), datasets, storeSpec: ctx.store.spec, dataDir, maxJobs: opts.maxJobs ?? 1 });
 
+  if (opts.queue) {
+    try {
+      jobs.useQueue(await JobQueue.open(opts.queue, path.join(dataDir, 'queue-events.id'), (e) => jobs.onRemoteEvent(e)));
+    } catch (e) {
+      db.close();
+      await ctx.close();
+      throw new Error(`cannot open the queue ${opts.queue}: ${(e as Error).message}`);
+    }
+  }
   const auth = opts.insecureLocalhost ? undefined : loadOrCreateToken(dataDir);
   const app = Fastify({ logger: false, bodyLimit: JSON_BODY_LIMIT, forceCloseConnections: true });
   app.addContentTypeParser('application/octet-stream', { bodyLimit: opts.uploadLimit ?? DEFAULT_UPLOAD_LIMIT }, (_req, payload, done) => done(null, payload));

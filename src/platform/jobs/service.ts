@@ -5,7 +5,7 @@
 // left initializing or running are marked failed with the reason (their runners ended with that service); queued
 // versions are picked up again.
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../../util/log.js';
@@ -24,6 +24,7 @@ import {
 } from './model.js';
 import { parseMetrics, type Metrics } from './metrics.js';
 import type { JobRepository } from './repository.js';
+import type { JobQueue, WorkerEvent } from './queue.js';
 import { RUNNER_MAIN, type RunConfig, type RunnerMessage } from './runner.js';
 
 const log = logger('jobs/service.ts:0');
@@ -52,6 +53,8 @@ export interface JobServiceOptions {
 
 interface Running {
   child?: ChildProcess;
+  /** On a worker through the queue (queue.ts). */
+  remote?: { settle: () => void };
   stopPending?: boolean;
   done: Promise<void>;
 }
@@ -70,6 +73,7 @@ export class JobService {
   private readonly maxJobs: number;
   private closed = false;
   private pumping = false;
+  private queue: JobQueue | undefined;
 
   constructor(private readonly opts: JobServiceOptions) {
     this.repo = opts.repo;
@@ -78,6 +82,7 @@ export class JobService {
 
   /** Mark versions left active by a previous service failed; then start the queued ones. */
   recover(): number {
+    if (this.queue) return this.recoverRemote();
     const stale = this.repo.versionsIn(['initializing', 'running']);
     for (const v of stale) {
       const reason = `the service stopped while the job was ${v.status}${v.pid ? ` (runner pid ${v.pid})` : ''}; marked failed when it restarted`;
@@ -156,7 +161,16 @@ export class JobService {
     const v = this.get(jobId).current;
     if (isTerminal(v.status)) throw new ServiceError(409, `job ${jobId} v${v.version} already ${v.status}`);
     const r = this.running.get(v.id);
-    if (r) {
+    if (r?.remote) {
+      log.info(`Stopping job ${jobId} v${v.version} (on the queue)`);
+      const q = this.queue!;
+      void (async () => {
+        if (v.status === 'queued' && (await q.cancelQueued(v.id))) {
+          this.repo.update(v.id, { status: 'stopped', reason: 'stopped by request before it started' });
+          this.finishRemote(v.id);
+        } else await q.stop(v.id);
+      })().catch((e) => log.error(`stopping job ${jobId} v${v.version}: ${(e as Error).message}`));
+    } else if (r) {
       log.info(`Stopping job ${jobId} v${v.version}`);
       if (r.child) tell(r.child, { type: 'stop' });
       else r.stopPending = true;
@@ -188,6 +202,11 @@ export class JobService {
     try {
       const queued = this.repo.versionsIn(['queued']);
       for (const v of queued) {
+        if (this.running.has(v.id)) continue;
+        if (this.queue) {
+          this.startRemote(v);
+          continue;
+        }
         if (this.running.size >= this.maxJobs) break;
         this.start(v);
       }
@@ -254,6 +273,107 @@ export class JobService {
     })();
   }
 
+  /**
+   * Hand versions to a queue instead of running them here (`serve --queue`): every queued version goes on the queue
+   * at once; workers report through `onRemoteEvent`.
+   */
+  useQueue(q: JobQueue): void {
+    this.queue = q;
+  }
+
+  /** After a restart with a queue: keep following versions the workers still have; fail those the queue lost. */
+  private recoverRemote(): number {
+    const active = this.repo.versionsIn(['initializing', 'running']);
+    for (const v of active) this.track(v.id);
+    const q = this.queue!;
+    void (async () => {
+      for (const v of active) {
+        const s = await q.state(v.id);
+        if (s.state === 'unknown' || s.state === 'failed') {
+          this.onRemoteEvent({ v: v.id, type: 'lost', reason: s.failedReason ?? 'the job is no longer on the queue' });
+        }
+      }
+    })().catch((e) => log.error(`checking the queue: ${(e as Error).message}`));
+    this.pump();
+    return 0;
+  }
+
+  private track(versionId: string): Running {
+    let settle!: () => void;
+    const done = new Promise<void>((res) => (settle = res));
+    const entry: Running = { done, remote: { settle } };
+    this.running.set(versionId, entry);
+    return entry;
+  }
+
+  private finishRemote(versionId: string): void {
+    const r = this.running.get(versionId);
+    if (!r?.remote) return;
+    this.running.delete(versionId);
+    r.remote.settle();
+    const now = this.repo.getVersionById(versionId);
+    if (now) log.info(`Job ${now.jobId} v${now.version}: ${now.status}${now.reason ? ` (${now.reason})` : ''}`);
+  }
+
+  private startRemote(v: JobVersion): void {
+    const job = this.repo.getJob(v.jobId)!;
+    this.track(v.id);
+    void (async () => {
+      await mkdir(this.versionDir(v), { recursive: true });
+      await this.queue!.dispatch({ jobId: v.jobId, versionId: v.id, version: v.version, name: job.name, spec: v.spec, copies: v.copies });
+      log.info(`Job ${v.jobId} v${v.version} handed to the queue`);
+    })().catch((e) => {
+      this.repo.update(v.id, { status: 'failed', reason: `cannot queue the job: ${(e as Error).message}` });
+      this.finishRemote(v.id);
+    });
+  }
+
+  /** A worker's report (queue.ts), or the queue's word that a job was lost. */
+  onRemoteEvent(e: WorkerEvent): void {
+    const v = this.repo.getVersionById(e.v);
+    if (!v) return;
+    const note = (msg: string) => {
+      try {
+        mkdirSyncSafe(this.versionDir(v));
+        appendFileSync(this.logFile(v), `[service ${new Date().toISOString()}] ${msg}\n`);
+      } catch {
+        /* the job was deleted */
+      }
+    };
+    switch (e.type) {
+      case 'taken':
+        this.repo.update(v.id, { status: 'initializing' });
+        break;
+      case 'status':
+        this.repo.update(v.id, { status: e.status });
+        break;
+      case 'copy':
+        this.repo.update(v.id, { copies: e.n });
+        break;
+      case 'log':
+        try {
+          mkdirSyncSafe(this.versionDir(v));
+          appendFileSync(this.logFile(v), e.data);
+        } catch {
+          /* the job was deleted */
+        }
+        break;
+      case 'done':
+        this.repo.update(v.id, { status: e.status, ...(e.reason ? { reason: e.reason } : {}), ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}) });
+        this.finishRemote(v.id);
+        break;
+      case 'lost':
+        if (!isTerminal(v.status)) {
+          const reason = `the queue failed the job: ${e.reason}${/stalled/i.test(e.reason) ? ' (its worker stopped responding: killed or disconnected)' : ''}`;
+          this.repo.update(v.id, { status: 'failed', reason });
+          note(`Failed: ${reason}`);
+        }
+        this.finishRemote(v.id);
+        break;
+    }
+    if (isTerminal(this.repo.getVersionById(v.id)?.status ?? 'queued')) this.pump();
+  }
+
   /** Resolves when the version is in a final status (polls the repository). */
   async waitFor(versionId: string, timeoutMs = Infinity): Promise<JobVersion> {
     const deadline = Date.now() + timeoutMs;
@@ -276,6 +396,16 @@ export class JobService {
    */
   async close(opts: { stopJobs?: boolean } = {}): Promise<void> {
     this.closed = true;
+    if (this.queue) {
+      // Jobs on workers go on without the service; a restarted one reads their events from where it stopped.
+      for (const [id, r] of this.running) {
+        if (opts.stopJobs) await this.queue.stop(id).catch(() => undefined);
+        r.remote?.settle();
+      }
+      this.running.clear();
+      await this.queue.close();
+      return;
+    }
     const entries = [...this.running.entries()];
     for (const [id, r] of entries) {
       if (opts.stopJobs) tell(r.child, { type: 'stop' });
@@ -286,4 +416,8 @@ export class JobService {
     }
     await Promise.all(entries.map(([, r]) => r.done));
   }
+}
+
+function mkdirSyncSafe(dir: string): void {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
 }
