@@ -268,7 +268,7 @@ describe('CLI', () => {
 
   test('datasets import/list and storage ls/cp/rm on a data folder', async () => {
     const dd = path.join(root, 'cli-data');
-    const d = [`--data-dir=${dd}`];
+    const d = ['--local', `--data-dir=${dd}`];
     const m = await cli(['datasets', 'market', ...d]);
     assert.equal(m.code, 0, m.stderr);
     assert.match(m.stdout, /^mnist\s+4\s+55\.0 MB\s+available/m);

@@ -153,6 +153,21 @@ describe('the platform service', { timeout: 180_000 }, () => {
     const m = await waitUntil(c, missing.id, (x) => x.current.status === 'failed');
     assert.match(m.current.reason!, /boot file 'nosuch\.sh' not found/);
   });
+
+  test('retries: a failing version is run again by the local scheduler, with the attempts recorded', async () => {
+    const j = await c.createJob({ name: 'retried', code: 's3://jobs/scripts/', boot: 'fail.sh', output: 's3://jobs/retry-out/', retries: 2 });
+    assert.equal(j.current.spec.retries, 2);
+    const done = await waitUntil(c, j.id, (x) => x.current.status === 'failed');
+    assert.equal(done.current.attempts, 3);
+    assert.match(done.current.reason!, /out of luck.*\(after 3 attempts\)/);
+    const text = await c.log(j.id);
+    assert.match(text, /attempt 1 of 3 failed: .*retrying/);
+    assert.match(text, /attempt 2 of 3 failed: .*retrying/);
+    const once = await c.createJob({ name: 'once', code: 's3://jobs/scripts/', boot: 'fail.sh', output: 's3://jobs/once-out/' });
+    const o = await waitUntil(c, once.id, (x) => x.current.status === 'failed');
+    assert.equal(o.current.attempts, 1);
+    await assert.rejects(c.createJob({ name: 'bad', code: 's3://jobs/scripts/', boot: 'fail.sh', output: 's3://jobs/x/', retries: -1 }), /retries/);
+  });
 });
 
 describe('a restart of the service', { timeout: 120_000 }, () => {

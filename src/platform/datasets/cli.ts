@@ -1,6 +1,7 @@
-// `tscaffe datasets market|import|list|show`: the dataset market and "my datasets" from the command line (local-only
-// until the platform service exists). Metadata lives in <data-dir>/datasets.json; files go to the object store.
-// `import --no-wait` records the version and hands the work to a detached `tscaffe datasets run-import <id>` process
+// `tscaffe datasets market|import|list|show`: the dataset market and "my datasets" from the command line, through the
+// platform service named by --server / TSCAFFE_SERVER (token: --token / TSCAFFE_TOKEN / the local token file); `import`
+// waits until the version is normal or failed unless --no-wait. With --local, directly on a data folder without a
+// service: metadata in <data-dir>/datasets.json, files in the object store, and `import --no-wait` records the version and hands the work to a detached `tscaffe datasets run-import <id>` process
 // (log in <data-dir>/logs/); `datasets list` shows its status.
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
@@ -9,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from '../../cli/command.js';
 import { UsageError, type ParsedArgs } from '../../cli/flags.js';
 import { progressBar, type Progress } from '../../util/progress.js';
-import { cliOut, contextFlags, openContext } from '../storage/cli.js';
+import type { PlatformClient } from '../jobs/client.js';
+import { cliOut, clientOf, contextFlags, openContext, viaService } from '../storage/cli.js';
+import type { MarketDataset } from './market.js';
 import type { StorageContext } from '../storage/open.js';
 import { JsonFileDatasetRepository, type DatasetFormat, type DatasetVersion } from './repository.js';
-import { DATASET_FORMATS, DatasetService, type ImportProgress } from './service.js';
+import { DATASET_FORMATS, DatasetService, type DatasetWithVersions, type ImportProgress } from './service.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/tscaffe.js', import.meta.url));
 
@@ -33,13 +36,13 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n') + '\n';
 }
 
-function market(svc: DatasetService): number {
+function market(entries: MarketDataset[]): number {
   const rows = [['NAME', 'FILES', 'SIZE', 'STATUS', 'DESCRIPTION']];
-  for (const d of svc.listMarket(true)) {
+  for (const d of entries) {
     rows.push([d.name, String(d.files.length), d.available ? mb(d.totalBytes) : '-', d.available ? 'available' : 'unavailable', d.title]);
   }
   cliOut.write(table(rows));
-  for (const d of svc.listMarket(true)) {
+  for (const d of entries) {
     cliOut.write(`\n${d.name}: ${d.description}\n  ${d.homepage} (${d.license}); from the ${d.provider}\n`);
     if (!d.available) cliOut.write(`  unavailable: ${d.unavailableReason}\n`);
     for (const f of d.files) cliOut.write(`  ${f.name.padEnd(28)} ${String(f.size).padStart(10)} bytes\n`);
@@ -91,10 +94,10 @@ async function importCmd(ctx: StorageContext, svc: DatasetService, args: ParsedA
   return done.status === 'normal' ? 0 : 1;
 }
 
-async function list(svc: DatasetService): Promise<number> {
+function list(all: DatasetWithVersions[]): number {
   const rows = [['NAME', 'VERSION', 'STATUS', 'FORMAT', 'FILES', 'SIZE', 'PATH']];
   const reasons: string[] = [];
-  for (const { dataset, versions } of await svc.listDatasets()) {
+  for (const { dataset, versions } of all) {
     if (!versions.length) rows.push([dataset.name, '-', '-', '-', '-', '-', '-']);
     for (const v of versions) {
       rows.push([dataset.name, `v${v.version}`, v.status, v.format, String(v.files.length), mb(v.totalBytes), v.storageUrl]);
@@ -109,8 +112,7 @@ async function list(svc: DatasetService): Promise<number> {
   return 0;
 }
 
-async function show(svc: DatasetService, name: string): Promise<number> {
-  const d = await svc.getDataset(name);
+function show(d: DatasetWithVersions | undefined, name: string): number {
   if (!d) throw new Error(`no dataset named '${name}' (see: tscaffe datasets list)`);
   cliOut.write(`${d.dataset.name}: ${d.dataset.description}${d.dataset.source ? ` (from ${d.dataset.source})` : ''}\n`);
   for (const v of d.versions) {
@@ -118,6 +120,46 @@ async function show(svc: DatasetService, name: string): Promise<number> {
     for (const f of v.files) cliOut.write(`  ${f.sha256}  ${String(f.size).padStart(10)}  ${f.path}\n`);
   }
   return 0;
+}
+
+// ---- through the service ----
+
+async function remoteImport(c: PlatformClient, args: ParsedArgs, marketName: string): Promise<number> {
+  const name = (args.flags.name as string) || marketName;
+  const dst = args.flags.path as string;
+  const format = args.flags.format as DatasetFormat;
+  if (!dst) throw new UsageError('--path <storage URL> is required (e.g. --path /my-bucket/mnist/)');
+  if (!DATASET_FORMATS.includes(format)) throw new UsageError(`--format must be idx, lmdb or both, got '${format}'`);
+  let v = await c.call<DatasetVersion>('POST', '/api/datasets', { market: marketName, name, path: dst, format });
+  if (args.flags.no_wait) {
+    cliOut.write(`${describe(v)}\nimporting in the service; see: tscaffe datasets list\n`);
+    return 0;
+  }
+  const at = `/api/datasets/${encodeURIComponent(v.datasetName)}/versions/${v.version}`;
+  while (v.status === 'importing') {
+    await new Promise((r) => setTimeout(r, 250));
+    v = await c.call<DatasetVersion>('GET', at);
+  }
+  cliOut.write(describe(v) + '\n');
+  return v.status === 'normal' ? 0 : 1;
+}
+
+async function remote(c: PlatformClient, sub: string, pos: string[], args: ParsedArgs): Promise<number> {
+  switch (sub) {
+    case 'market':
+      return market((await c.call<{ market: MarketDataset[] }>('GET', '/api/datasets/market')).market);
+    case 'import':
+      return remoteImport(c, args, pos[0]!);
+    case 'list':
+      return list((await c.call<{ datasets: DatasetWithVersions[] }>('GET', '/api/datasets')).datasets);
+    default: {
+      const d = await c.call<DatasetWithVersions>('GET', `/api/datasets/${encodeURIComponent(pos[0]!)}`).catch((e: { status?: number }) => {
+        if (e.status === 404) return undefined;
+        throw e;
+      });
+      return show(d, pos[0]!);
+    }
+  }
 }
 
 export const datasetsCommand: Command = {
@@ -141,18 +183,19 @@ export const datasetsCommand: Command = {
     if (pos.length !== arity) {
       throw new UsageError(sub === 'import' ? 'expected: datasets import <market-name> --path <url>' : arity ? `expected: datasets ${sub} <name>` : `datasets ${sub} takes no arguments`);
     }
+    if (!args.flags.local && sub !== 'run-import') return viaService(`datasets ${sub}`, () => remote(clientOf(args), sub, pos, args));
     const ctx = await openContext(args);
     try {
       const svc = datasetService(ctx);
       switch (sub) {
         case 'market':
-          return market(svc);
+          return market(svc.listMarket(true));
         case 'import':
           return await importCmd(ctx, svc, args, pos[0]!);
         case 'list':
-          return await list(svc);
+          return list(await svc.listDatasets());
         case 'show':
-          return await show(svc, pos[0]!);
+          return show(await svc.getDataset(pos[0]!), pos[0]!);
         default: {
           const v = await svc.runImport(pos[0]!);
           cliOut.write(describe(v) + '\n');

@@ -139,6 +139,7 @@ function show(j: JobWithVersion): string {
     `  output   ${s.output} (copies every ${s.copyIntervalMin} min; ${v.copies} made)`,
     `  log      ${s.log ?? '-'}`,
     `  pool     ${s.pool}${s.pool === 'gpu' ? ` x${s.gpus}` : ''}`,
+    `  retries  ${s.retries ?? 0} (attempts ${v.attempts ?? 0})`,
     `  created  ${v.createdAt}${v.startedAt ? `, started ${v.startedAt}` : ''}${v.runningAt ? `, running ${v.runningAt}` : ''}${v.finishedAt ? `, finished ${v.finishedAt}` : ''}`,
   ];
   return lines.join('\n') + '\n';
@@ -151,6 +152,7 @@ async function createJob(c: PlatformClient, args: ParsedArgs, positional: string
   for (const [flag, field] of map) if (f[flag]) body[field] = String(f[flag]);
   if (Number(f.gpus) >= 0) body.gpus = Number(f.gpus);
   if (Number(f.copy_interval) > 0) body.copyIntervalMin = Number(f.copy_interval);
+  if (Number(f.retries) >= 0) body.retries = Number(f.retries);
   const job = await c.createJob(body);
   cliOut.write(`created job ${job.name}: ${describe(job.current)}\n${job.id}\n`);
   return 0;
@@ -171,7 +173,7 @@ export const jobsCommand: Command = {
   summary: 'training jobs through the service: `jobs create|list|show|logs [-f]|metrics|stop|delete|wait|rerun|versions`',
   usage:
     'create --name N --code <url> --boot <file> [--param k=v ...] [--data <url|dataset:NAME:VERSION>] --output <url> [--log <url>] ' +
-    '[--pool cpu|gpu] [--gpus N] [--copy-interval MIN] | list | show <id> | logs [-f] <id> | metrics <id> | stop <id> | delete <id> | ' +
+    '[--pool cpu|gpu] [--gpus N] [--copy-interval MIN] [--retries N] | list | show <id> | logs [-f] <id> | metrics <id> | stop <id> | delete <id> | ' +
     'wait <id> | rerun <id> [--param k=v ...] | versions <id>   [--server URL] [--token T]',
   flags: {
     name: { type: 'string', default: '', help: 'create: job name' },
@@ -185,6 +187,7 @@ export const jobsCommand: Command = {
     pool: { type: 'string', default: '', help: 'create: resource pool cpu or gpu' },
     gpus: { type: 'int', default: -1, help: 'create: GPUs for the gpu pool' },
     copy_interval: { type: 'float', default: 0, help: 'create: minutes between intermediate copies (default 10)' },
+    retries: { type: 'int', default: -1, help: 'create: re-runs of a version that fails for a reason other than a stop (default 0)' },
     version: { type: 'int', default: 0, help: 'logs/metrics: version (default latest)' },
     f: { type: 'bool', default: false, help: 'logs: follow new lines until the job ends' },
     follow: { type: 'bool', default: false, help: 'same as -f' },

@@ -1,6 +1,8 @@
 // A small client of the platform API (used by the CLI and the tests): JSON calls with the bearer token, uploads of
 // files and folders, and the log stream.
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { listLocalFiles } from '../storage/copy.js';
@@ -156,7 +158,49 @@ export class PlatformClient {
     return Buffer.from(await res.arrayBuffer());
   }
 
-  ls(url: string, recursive = false): Promise<{ buckets?: string[]; objects?: { key: string; size: number }[]; folders?: string[] }> {
+  /** Download one object to a local file (folders created), streamed. Returns the bytes written. */
+  async downloadFile(url: string, file: string): Promise<number> {
+    const res = await this.raw('GET', `/api/storage/object?url=${encodeURIComponent(url)}`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    let n = 0;
+    const body = Readable.fromWeb(res.body as unknown as Parameters<typeof Readable.fromWeb>[0]);
+    body.on('data', (c: Buffer) => void (n += c.length));
+    await pipeline(body, createWriteStream(file));
+    return n;
+  }
+
+  /** Download every object under the storage folder `url` into `dir` (keys relative to the folder). */
+  async downloadDir(url: string, dir: string): Promise<{ files: number; bytes: number }> {
+    const r = await this.ls(url.endsWith('/') ? url : url + '/', true);
+    const base = (r as { url?: string }).url ?? (url.endsWith('/') ? url : url + '/');
+    const prefix = base.replace(/^[a-z][a-z0-9]*:\/\/[^/]+\/|^\/[^/]+\//, '');
+    const root = path.resolve(dir);
+    let files = 0;
+    let bytes = 0;
+    for (const o of r.objects ?? []) {
+      const rel = o.key.startsWith(prefix) ? o.key.slice(prefix.length) : o.key;
+      if (!rel || rel.endsWith('/')) continue;
+      const target = path.resolve(root, rel);
+      if (target !== root && !target.startsWith(root + path.sep)) throw new Error(`refusing to write ${o.key} outside ${dir}`);
+      bytes += await this.downloadFile(base + rel, target);
+      files++;
+    }
+    return { files, bytes };
+  }
+
+  copy(src: string, dst: string, recursive: boolean): Promise<{ files: number; bytes: number }> {
+    return this.call('POST', '/api/storage/copy', { src, dst, recursive });
+  }
+
+  rm(url: string, recursive: boolean): Promise<{ deleted: number }> {
+    return this.call('DELETE', `/api/storage?url=${encodeURIComponent(url)}${recursive ? '&recursive=1' : ''}`);
+  }
+
+  makeBucket(url: string): Promise<{ bucket: string }> {
+    return this.call('POST', '/api/storage/buckets', { url });
+  }
+
+  ls(url: string, recursive = false): Promise<{ url?: string; buckets?: string[]; objects?: { key: string; size: number; lastModified?: string }[]; folders?: string[] }> {
     return this.call('GET', `/api/storage?url=${encodeURIComponent(url)}${recursive ? '&recursive=1' : ''}`);
   }
 }

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS job_versions (
   exit_code INTEGER,
   pid INTEGER,
   copies INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   started_at TEXT,
@@ -77,6 +78,9 @@ export function openDatabase(file: string): Database {
   }
   db.transaction(() => {
     db.exec(SCHEMA);
+    // databases made before the attempts column
+    const cols = db.prepare('PRAGMA table_info(job_versions)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'attempts')) db.exec('ALTER TABLE job_versions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0');
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
   return db;

@@ -35,6 +35,8 @@ export interface JobSpec {
   gpus: number;
   /** Minutes between intermediate copies of the snapshot folder (fractions allowed). */
   copyIntervalMin: number;
+  /** Re-runs of a version that failed for a reason other than a stop (0: none; absent in old records: 0). */
+  retries?: number;
 }
 
 export interface Job {
@@ -57,6 +59,8 @@ export interface JobVersion {
   pid?: number;
   /** Intermediate copies made so far (<output>/1/ ... <output>/<copies>/). */
   copies: number;
+  /** Runs started for this version (1 + retries used; 0 while queued). */
+  attempts: number;
   createdAt: string;
   updatedAt: string;
   startedAt?: string;
@@ -152,7 +156,7 @@ export interface JobRequest {
 export function validateJobRequest(body: unknown): JobRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FieldError('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
-  const known = new Set(['name', 'description', 'code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin']);
+  const known = new Set(['name', 'description', 'code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin', 'retries']);
   for (const k of Object.keys(b)) if (!known.has(k)) throw new FieldError(k, `unknown field (known: ${[...known].join(', ')})`);
   const name = str(b, 'name', true, 64)!;
   if (!JOB_NAME_RE.test(name)) throw new FieldError('name', `invalid job name '${name}' (1-64 letters, digits, '_', '.', '-', starting with a letter or digit)`);
@@ -202,7 +206,9 @@ export function validateSpecFields(b: Record<string, unknown>, base: JobSpec | u
   if (typeof ci !== 'number' || !Number.isFinite(ci) || ci <= 0 || ci > 7 * 24 * 60) {
     throw new FieldError('copyIntervalMin', 'must be a number of minutes > 0 (fractions allowed, at most a week)');
   }
-  const spec: Omit<JobSpec, 'data'> = { code, boot, params, output, pool, gpus, copyIntervalMin: ci };
+  const retries = b.retries === undefined ? (base?.retries ?? 0) : b.retries;
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 100) throw new FieldError('retries', 'must be an integer from 0 to 100');
+  const spec: Omit<JobSpec, 'data'> = { code, boot, params, output, pool, gpus, copyIntervalMin: ci, retries };
   if (log !== undefined) spec.log = log;
   const dataOut = data ?? (b.data === null ? undefined : base?.data && (base.data.kind === 'url' ? base.data.url : `dataset:${base.data.name}:${base.data.version}`));
   return dataOut !== undefined ? { spec, data: dataOut } : { spec };

@@ -25,6 +25,7 @@ const jobSpecProps: Obj = {
   pool: { type: 'string', enum: ['cpu', 'gpu'] },
   gpus: { type: 'integer', minimum: 0 },
   copyIntervalMin: { type: 'number', exclusiveMinimum: 0, default: 10, description: 'minutes between intermediate copies' },
+  retries: { type: 'integer', minimum: 0, maximum: 100, default: 0, description: 'local scheduler: re-runs of a version that failed for a reason other than a stop; queue: BullMQ attempts - 1' },
 };
 
 export function openApiDocument(): Obj {
@@ -115,6 +116,11 @@ export function openApiDocument(): Obj {
         put: op('upload an object', { '201': json({ type: 'object' }, 'stored'), '413': err('too large') }, {
           parameters: [q('url', 'object URL', true)],
           requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        }),
+      },
+      '/api/storage/buckets': {
+        post: op('create a bucket', { '201': json({ type: 'object' }, 'created') }, {
+          requestBody: body({ type: 'object', required: ['url'], properties: { url: { type: 'string' } } }),
         }),
       },
       '/api/storage/copy': {

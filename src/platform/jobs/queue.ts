@@ -144,7 +144,7 @@ export class JobQueue {
 
   /** Queue a version (a version already on the queue is not added twice). */
   async dispatch(run: RemoteRun): Promise<void> {
-    await this.queue.add('run', run, { jobId: run.versionId, attempts: 1, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+    await this.queue.add('run', run, { jobId: run.versionId, attempts: 1 + (run.spec.retries ?? 0), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
   }
 
   /** The BullMQ state of a version's job ('unknown' when it is not on the queue), with the failure reason. */

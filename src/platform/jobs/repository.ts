@@ -23,6 +23,7 @@ interface VersionRow {
   exit_code: number | null;
   pid: number | null;
   copies: number;
+  attempts: number;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -47,6 +48,7 @@ function toVersion(r: VersionRow): JobVersion {
     spec: JSON.parse(r.spec) as JobSpec,
     status: r.status,
     copies: r.copies,
+    attempts: r.attempts ?? 0,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -65,13 +67,15 @@ export interface StatusPatch {
   exitCode?: number;
   pid?: number;
   copies?: number;
+  attempts?: number;
 }
 
 /** Which statuses each status may move to. */
 const NEXT: Record<JobStatus, JobStatus[]> = {
   queued: ['initializing', 'stopped', 'failed'],
   initializing: ['running', 'succeeded', 'failed', 'stopped'],
-  running: ['succeeded', 'failed', 'stopped'],
+  // running -> initializing: a retry (spec.retries) starts the version again
+  running: ['initializing', 'succeeded', 'failed', 'stopped'],
   succeeded: [],
   failed: [],
   stopped: [],
@@ -169,6 +173,7 @@ export class JobRepository {
       if (patch.exitCode !== undefined) (sets.push('exit_code = @exit_code'), (p.exit_code = patch.exitCode));
       if (patch.pid !== undefined) (sets.push('pid = @pid'), (p.pid = patch.pid));
       if (patch.copies !== undefined) (sets.push('copies = @copies'), (p.copies = patch.copies));
+      if (patch.attempts !== undefined) (sets.push('attempts = @attempts'), (p.attempts = patch.attempts));
       this.db.prepare(`UPDATE job_versions SET ${sets.join(', ')} WHERE id = @id`).run(p);
       this.db.prepare('UPDATE jobs SET updated_at = ? WHERE id = ?').run(now, cur.jobId);
       return this.getVersionById(id);

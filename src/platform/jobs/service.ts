@@ -172,8 +172,8 @@ export class JobService {
       })().catch((e) => log.error(`stopping job ${jobId} v${v.version}: ${(e as Error).message}`));
     } else if (r) {
       log.info(`Stopping job ${jobId} v${v.version}`);
+      r.stopPending = true;
       if (r.child) tell(r.child, { type: 'stop' });
-      else r.stopPending = true;
     } else {
       this.repo.update(v.id, { status: 'stopped', reason: 'stopped by request before it started' });
     }
@@ -239,27 +239,38 @@ export class JobService {
       try {
         await mkdir(dir, { recursive: true });
         const cfgFile = path.join(dir, 'run.json');
-        await writeFile(cfgFile, JSON.stringify(cfg, null, 1));
-        const fd = openSync(cfg.logFile, 'a');
-        const child = fork(RUNNER_MAIN, [cfgFile], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: [], detached: true, env: { ...process.env, ...this.opts.env } });
-        closeSync(fd);
-        entry.child = child;
-        if (entry.stopPending) tell(child, { type: 'stop' });
-        if (child.pid) this.repo.update(v.id, { pid: child.pid });
-        child.on('message', (m: RunnerMessage) => {
-          if (m.type === 'status') this.repo.update(v.id, { status: m.status });
-          else if (m.type === 'copy') this.repo.update(v.id, { copies: m.n });
-          else if (m.type === 'done') final = m;
-        });
-        const exit = await new Promise<string>((res) => {
-          child.on('error', (e) => res(`cannot start the runner: ${e.message}`));
-          child.on('exit', (code, sig) => res(code !== null ? `exit code ${code}` : `signal ${sig}`));
-        });
-        if (final) {
-          const patch = { status: final.status, ...(final.reason ? { reason: final.reason } : {}), ...(final.exitCode !== undefined ? { exitCode: final.exitCode } : {}) };
-          this.repo.update(v.id, patch);
-        } else if (!this.closed) {
-          this.repo.update(v.id, { status: 'failed', reason: `the runner process ended unexpectedly (${exit})` });
+        const retries = v.spec.retries ?? 0;
+        for (let attempt = 1; ; attempt++) {
+          final = undefined;
+          this.repo.update(v.id, { attempts: attempt, ...(attempt > 1 ? { status: 'initializing' as const } : {}) });
+          await writeFile(cfgFile, JSON.stringify({ ...cfg, copies: this.repo.getVersionById(v.id)?.copies ?? cfg.copies }, null, 1));
+          const fd = openSync(cfg.logFile, 'a');
+          const child = fork(RUNNER_MAIN, [cfgFile], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: [], detached: true, env: { ...process.env, ...this.opts.env } });
+          closeSync(fd);
+          entry.child = child;
+          if (entry.stopPending) tell(child, { type: 'stop' });
+          if (child.pid) this.repo.update(v.id, { pid: child.pid });
+          child.on('message', (m: RunnerMessage) => {
+            if (m.type === 'status') this.repo.update(v.id, { status: m.status });
+            else if (m.type === 'copy') this.repo.update(v.id, { copies: m.n });
+            else if (m.type === 'done') final = m;
+          });
+          const exit = await new Promise<string>((res) => {
+            child.on('error', (e) => res(`cannot start the runner: ${e.message}`));
+            child.on('exit', (code, sig) => res(code !== null ? `exit code ${code}` : `signal ${sig}`));
+          });
+          const out: Extract<RunnerMessage, { type: 'done' }> | undefined = final ?? (this.closed ? undefined : { type: 'done', status: 'failed', reason: `the runner process ended unexpectedly (${exit})` });
+          if (out?.status === 'failed' && attempt <= retries && !entry.stopPending && !this.closed) {
+            const msg = `attempt ${attempt} of ${retries + 1} failed: ${out.reason ?? 'unknown reason'}; retrying`;
+            log.info(`Job ${v.jobId} v${v.version}: ${msg}`);
+            appendFileSync(cfg.logFile, `[service ${new Date().toISOString()}] ${msg}\n`);
+            continue;
+          }
+          if (out) {
+            const patch = { status: out.status, ...(out.reason ? { reason: retries && attempt > 1 ? `${out.reason} (after ${attempt} attempts)` : out.reason } : {}), ...(out.exitCode !== undefined ? { exitCode: out.exitCode } : {}) };
+            this.repo.update(v.id, patch);
+          }
+          break;
         }
       } catch (e) {
         this.repo.update(v.id, { status: 'failed', reason: `cannot start the job: ${(e as Error).message}` });

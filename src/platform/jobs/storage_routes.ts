@@ -4,6 +4,7 @@
 //   GET    /api/storage/object?url=U          download an object
 //   PUT    /api/storage/object?url=U          upload an object (application/octet-stream body, size-limited)
 //   POST   /api/storage/copy {src, dst, recursive}   copy inside the store (folders with recursive)
+//   POST   /api/storage/buckets {url}          create a bucket
 //   DELETE /api/storage?url=U&recursive=1     delete an object or (recursive) everything under a folder
 //   GET    /api/datasets/market               the built-in catalog
 //   POST   /api/datasets {market, name, path, format}   import (202, version status importing)
@@ -97,6 +98,14 @@ export function registerStorageRoutes(app: FastifyInstance, o: { ctx: StorageCon
     const key = isFolderKey(dst.key) ? dst.key + src.key.split('/').pop() : dst.key;
     const f = await copyObject(store, src.bucket, src.key, store, dst.bucket, key);
     return { files: 1, bytes: f.size };
+  });
+
+  app.post('/api/storage/buckets', async (req, reply) => {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const r = urlField(ctx, b.url, 'url');
+    if (r.key) throw new FieldError('url', `${String(b.url)}: expected a bucket URL without a key`);
+    await store.createBucket(r.bucket);
+    return reply.status(201).send({ bucket: r.bucket, url: formatStorageUrl(r.bucket, '', r.parsed.scheme) });
   });
 
   app.delete<{ Querystring: Query }>('/api/storage', async (req) => {
