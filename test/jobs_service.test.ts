@@ -36,7 +36,7 @@ async function uploadScripts(c: PlatformClient, dir: string, files: Record<strin
 const ARGS_JS = `import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 const out = process.env.TSCAFFE_OUTPUT_DIR;
-writeFileSync(path.join(out, 'args.json'), JSON.stringify({ argv: process.argv.slice(2), alpha: process.env.alpha, beta: process.env.beta, cwd: process.cwd() }));
+writeFileSync(path.join(out, 'args.json'), JSON.stringify({ argv: process.argv.slice(2), alpha: process.env.alpha, beta: process.env.beta, cwd: process.cwd(), threads: process.env.TSCAFFE_THREADS }));
 console.log('script done');
 `;
 
@@ -119,14 +119,15 @@ describe('the platform service', { timeout: 180_000 }, () => {
 
   test('a .js boot script through the CLI: --key=value arguments, parameters as environment, output copied; jobs wait', async () => {
     const env = { TSCAFFE_SERVER: p.url, TSCAFFE_TOKEN: p.token! };
-    const r = await cli(['jobs', 'create', '--name', 'script', '--code', 's3://jobs/scripts/', '--boot', 'run.js', '--param', 'alpha=1', '--param', 'beta=two words', '--output', 's3://jobs/out/', '--log', 's3://jobs/logs/script.log'], env);
+    const r = await cli(['jobs', 'create', '--name', 'script', '--code', 's3://jobs/scripts/', '--boot', 'run.js', '--param', 'alpha=1', '--param', 'beta=two words', '--output', 's3://jobs/out/', '--log', 's3://jobs/logs/script.log', '--threads', '1'], env);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim().split('\n').pop()!;
     assert.match(id, /^job-[0-9a-f]{8}$/);
     const w = await cli(['jobs', 'wait', id], env);
     assert.equal(w.code, 0, w.stderr + w.stdout);
-    const args = JSON.parse((await c.download('s3://jobs/out/final/args.json')).toString()) as { argv: string[]; alpha: string; beta: string; cwd: string };
+    const args = JSON.parse((await c.download('s3://jobs/out/final/args.json')).toString()) as { argv: string[]; alpha: string; beta: string; cwd: string; threads: string };
     assert.deepEqual(args.argv, ['--alpha=1', '--beta=two words']);
+    assert.equal(args.threads, '1');
     assert.equal(args.alpha, '1');
     assert.equal(args.beta, 'two words');
     assert.ok(args.cwd.endsWith(path.join('user-job-dir', 'scripts')), args.cwd);

@@ -153,6 +153,7 @@ async function createJob(c: PlatformClient, args: ParsedArgs, positional: string
   if (Number(f.gpus) >= 0) body.gpus = Number(f.gpus);
   if (Number(f.copy_interval) > 0) body.copyIntervalMin = Number(f.copy_interval);
   if (Number(f.retries) >= 0) body.retries = Number(f.retries);
+  if (Number(f.threads) >= 0) body.threads = Number(f.threads);
   const job = await c.createJob(body);
   cliOut.write(`created job ${job.name}: ${describe(job.current)}\n${job.id}\n`);
   return 0;
@@ -173,7 +174,7 @@ export const jobsCommand: Command = {
   summary: 'training jobs through the service: `jobs create|list|show|logs [-f]|metrics|stop|delete|wait|rerun|versions`',
   usage:
     'create --name N --code <url> --boot <file> [--param k=v ...] [--data <url|dataset:NAME:VERSION>] --output <url> [--log <url>] ' +
-    '[--pool cpu|gpu] [--gpus N] [--copy-interval MIN] [--retries N] | list | show <id> | logs [-f] <id> | metrics <id> | stop <id> | delete <id> | ' +
+    '[--pool cpu|gpu] [--gpus N] [--copy-interval MIN] [--retries N] [--threads N] | list | show <id> | logs [-f] <id> | metrics <id> | stop <id> | delete <id> | ' +
     'wait <id> | rerun <id> [--param k=v ...] | versions <id>   [--server URL] [--token T]',
   flags: {
     name: { type: 'string', default: '', help: 'create: job name' },
@@ -188,6 +189,7 @@ export const jobsCommand: Command = {
     gpus: { type: 'int', default: -1, help: 'create: GPUs for the gpu pool' },
     copy_interval: { type: 'float', default: 0, help: 'create: minutes between intermediate copies (default 10)' },
     retries: { type: 'int', default: -1, help: 'create: re-runs of a version that fails for a reason other than a stop (default 0)' },
+    threads: { type: 'int', default: -1, help: 'create: CPU threads for the trainer (default 0: all cores)' },
     version: { type: 'int', default: 0, help: 'logs/metrics: version (default latest)' },
     f: { type: 'bool', default: false, help: 'logs: follow new lines until the job ends' },
     follow: { type: 'bool', default: false, help: 'same as -f' },

@@ -37,6 +37,8 @@ export interface JobSpec {
   copyIntervalMin: number;
   /** Re-runs of a version that failed for a reason other than a stop (0: none; absent in old records: 0). */
   retries?: number;
+  /** CPU threads for the trainer (TSCAFFE_THREADS; 0 or absent: all cores). */
+  threads?: number;
 }
 
 export interface Job {
@@ -156,7 +158,7 @@ export interface JobRequest {
 export function validateJobRequest(body: unknown): JobRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FieldError('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
-  const known = new Set(['name', 'description', 'code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin', 'retries']);
+  const known = new Set(['name', 'description', 'code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin', 'retries', 'threads']);
   for (const k of Object.keys(b)) if (!known.has(k)) throw new FieldError(k, `unknown field (known: ${[...known].join(', ')})`);
   const name = str(b, 'name', true, 64)!;
   if (!JOB_NAME_RE.test(name)) throw new FieldError('name', `invalid job name '${name}' (1-64 letters, digits, '_', '.', '-', starting with a letter or digit)`);
@@ -208,7 +210,9 @@ export function validateSpecFields(b: Record<string, unknown>, base: JobSpec | u
   }
   const retries = b.retries === undefined ? (base?.retries ?? 0) : b.retries;
   if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > 100) throw new FieldError('retries', 'must be an integer from 0 to 100');
-  const spec: Omit<JobSpec, 'data'> = { code, boot, params, output, pool, gpus, copyIntervalMin: ci, retries };
+  const threads = b.threads === undefined ? (base?.threads ?? 0) : b.threads;
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 0 || threads > 1024) throw new FieldError('threads', 'must be an integer from 0 (all cores) to 1024');
+  const spec: Omit<JobSpec, 'data'> = { code, boot, params, output, pool, gpus, copyIntervalMin: ci, retries, threads };
   if (log !== undefined) spec.log = log;
   const dataOut = data ?? (b.data === null ? undefined : base?.data && (base.data.kind === 'url' ? base.data.url : `dataset:${base.data.name}:${base.data.version}`));
   return dataOut !== undefined ? { spec, data: dataOut } : { spec };

@@ -25,6 +25,7 @@ const jobSpecProps: Obj = {
   pool: { type: 'string', enum: ['cpu', 'gpu'] },
   gpus: { type: 'integer', minimum: 0 },
   copyIntervalMin: { type: 'number', exclusiveMinimum: 0, default: 10, description: 'minutes between intermediate copies' },
+  threads: { type: 'integer', minimum: 0, maximum: 1024, default: 0, description: 'CPU threads for the trainer (0: all cores)' },
   retries: { type: 'integer', minimum: 0, maximum: 100, default: 0, description: 'local scheduler: re-runs of a version that failed for a reason other than a stop; queue: BullMQ attempts - 1' },
 };
 

@@ -213,6 +213,9 @@ class Runner {
       TRAIN_URL: spec.output,
       CUDA_VISIBLE_DEVICES: spec.pool === 'gpu' ? Array.from({ length: spec.gpus }, (_, i) => i).join(',') : '',
     });
+    if (spec.threads) env.TSCAFFE_THREADS = String(spec.threads);
+    const gpuIds = spec.pool === 'gpu' ? Array.from({ length: spec.gpus }, (_, i) => i).join(',') : '';
+    this.note(`Resources: pool ${spec.pool}, ${spec.threads ? `${spec.threads} CPU threads` : 'all CPU cores'}${gpuIds ? `, GPUs ${gpuIds}` : ''}`);
     this.note(`Starting: ${[path.basename(cmd), ...args].join(' ')} (in ${cwd})`);
     const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.trainer = child;
