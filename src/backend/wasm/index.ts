@@ -16,7 +16,7 @@
 // SIMD: the relaxed-SIMD build (FMA) where V8 supports it (enabled at runtime on Node 20), else plain SIMD128;
 // TSCAFFE_WASM_SIMD=simd forces the plain build.
 import type { Backend, ConvGeometry, MatrixLayout } from '../backend.js';
-import { layoutExtent, registerBackend } from '../backend.js';
+import { convOutputSize, layoutExtent, registerBackend } from '../backend.js';
 import { createTsBackend } from '../ts/index.js';
 import { ADAPTIVE_DEFAULT, VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant,
   type WasmRuntime } from './runtime.js';
@@ -64,12 +64,6 @@ class Scratch {
     }
     return this.view;
   }
-}
-
-function convOut(g: ConvGeometry): [number, number] {
-  const outH = Math.floor((g.height + 2 * g.padH - (g.dilationH * (g.kernelH - 1) + 1)) / g.strideH) + 1;
-  const outW = Math.floor((g.width + 2 * g.padW - (g.dilationW * (g.kernelW - 1) + 1)) / g.strideW) + 1;
-  return [outH, outW];
 }
 
 function need(arr: Float32Array, n: number, what: string): void {
@@ -189,7 +183,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
 
     im2col(im, g, col) {
       if (!heap.owns(im) || !heap.owns(col)) return ts.im2col(im, g, col);
-      const [outH, outW] = convOut(g);
+      const [outH, outW] = convOutputSize(g);
       need(im, g.channels * g.height * g.width, 'im');
       need(col, g.channels * g.kernelH * g.kernelW * outH * outW, 'col');
       kernels.im2col(im.byteOffset, ...geometryArgs(g), col.byteOffset);
@@ -197,7 +191,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
 
     col2im(col, g, im) {
       if (!heap.owns(im) || !heap.owns(col)) return ts.col2im(col, g, im);
-      const [outH, outW] = convOut(g);
+      const [outH, outW] = convOutputSize(g);
       need(im, g.channels * g.height * g.width, 'im');
       need(col, g.channels * g.kernelH * g.kernelW * outH * outW, 'col');
       kernels.col2im(col.byteOffset, ...geometryArgs(g), im.byteOffset);
