@@ -10,8 +10,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { openDb } from '../src/io/db.js';
-import { main } from '../src/cli/main.js';
-import { cliOut } from '../src/platform/storage/cli.js';
 import { setQuiet } from '../src/util/log.js';
 import { LocalObjectStore } from '../src/platform/storage/index.js';
 import {
@@ -24,6 +22,7 @@ import {
   type DatasetVersion,
 } from '../src/platform/datasets/index.js';
 import { removeDir, repoRoot, scratchDir } from './helpers.js';
+import { runCli } from './cli_capture.js';
 
 const run = promisify(execFile);
 
@@ -237,25 +236,8 @@ describe('JSON file repository', () => {
 
 describe('CLI', () => {
   const bin = path.join(repoRoot, 'bin', 'tscaffe.js');
-  /** Run `tscaffe args` in this process, capturing its output. */
-  const cli = async (args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const [ow, ew] = [cliOut.write, process.stderr.write];
-    cliOut.write = (c: string) => void out.push(c);
-    process.stderr.write = ((c: string) => err.push(String(c)) > 0) as typeof process.stderr.write;
-    let code: number;
-    try {
-      code = await main(args);
-    } catch (e) {
-      err.push(`tscaffe: ${(e as Error).message}\n`);
-      code = 1;
-    } finally {
-      cliOut.write = ow;
-      process.stderr.write = ew;
-    }
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
+  const cli = runCli;
+
   let savedEnv: string | undefined;
   before(() => {
     savedEnv = process.env.TSCAFFE_FASHION_MNIST_DIR;

@@ -5,32 +5,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { main } from '../src/cli/main.js';
 import { startServer, type Platform } from '../src/platform/jobs/server.js';
-import { cliOut } from '../src/platform/storage/cli.js';
 import { setQuiet } from '../src/util/log.js';
 import { tempDir } from './jobs_helpers.js';
+import { runCli } from './cli_capture.js';
 
 setQuiet(true);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [ow, ew] = [cliOut.write, process.stderr.write];
-  cliOut.write = (c: string) => void out.push(c);
-  process.stderr.write = ((c: string) => err.push(String(c)) > 0) as typeof process.stderr.write;
-  let code: number;
-  try {
-    code = await main(args);
-  } catch (e) {
-    err.push(`tscaffe: ${(e as Error).message}\n`);
-    code = 1;
-  } finally {
-    cliOut.write = ow;
-    process.stderr.write = ew;
-  }
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const cli = runCli;
 
 const tmp = tempDir('tscaffe-platform-cli-');
 let p: Platform | undefined;
