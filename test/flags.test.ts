@@ -25,3 +25,9 @@ test('unknown flags and bad values are usage errors', () => {
   assert.throws(() => parseFlags(['-iterations', 'x'], specs), /integer/);
   assert.throws(() => parseFlags(['-solver'], specs), /needs a value/);
 });
+
+test('repeated flags collect every value in order', () => {
+  const rs = { param: { type: 'string' as const, repeated: true, help: 'p' } };
+  assert.deepEqual(parseFlags(['--param', 'a=1', '-param=b=2', 'pos'], rs), { flags: { param: ['a=1', 'b=2'] }, positional: ['pos'] });
+  assert.deepEqual(parseFlags([], rs).flags.param, []);
+});

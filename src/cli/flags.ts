@@ -6,9 +6,11 @@ export interface FlagSpec {
   type: FlagType;
   default?: string | number | boolean;
   help: string;
+  /** A string flag that may be given several times (e.g. `--param k=v --param k2=v2`): its value is a string[]. */
+  repeated?: boolean;
 }
 
-export type FlagValues = Record<string, string | number | boolean | undefined>;
+export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
 
 export interface ParsedArgs {
   flags: FlagValues;
@@ -40,7 +42,7 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number | b
 
 export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): ParsedArgs {
   const flags: FlagValues = {};
-  for (const [k, s] of Object.entries(specs)) flags[k] = s.default;
+  for (const [k, s] of Object.entries(specs)) flags[k] = s.repeated ? [] : s.default;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -71,7 +73,8 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): Par
         raw = argv[++i]!;
       }
     }
-    flags[name] = convert(name, spec, raw);
+    if (spec.repeated) (flags[name] as string[]).push(raw);
+    else flags[name] = convert(name, spec, raw);
   }
   return { flags, positional };
 }

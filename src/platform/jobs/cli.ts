@@ -96,20 +96,9 @@ const clientFlags: Record<string, FlagSpec> = {
   token: { type: 'string', default: '', help: 'API token (default: $TSCAFFE_TOKEN, or the local data folder\'s token file)' },
 };
 
-/**
- * The run parameters: every `--param k=v` (the flag parser keeps only the last of a repeated flag, so the command line
- * is read again when this process was started with it) plus positional `k=v` arguments.
- */
+/** The run parameters: every `--param k=v` plus positional `k=v` arguments. */
 function paramsOf(args: ParsedArgs, positional: string[]): string[] {
-  const out: string[] = [];
-  const argv = process.argv.slice(2);
-  if (argv[0] === 'jobs' && args.flags.param) {
-    for (let i = 0; i < argv.length; i++) {
-      const m = /^--?param(?:=(.*))?$/.exec(argv[i]!);
-      if (m) out.push(m[1] ?? argv[++i] ?? '');
-    }
-  }
-  if (!out.length && args.flags.param) out.push(String(args.flags.param));
+  const out = [...(args.flags.param as string[])];
   for (const p of positional) {
     if (!p.includes('=')) throw new UsageError(`unexpected argument '${p}' (run parameters are key=value)`);
     out.push(p);
@@ -181,7 +170,7 @@ export const jobsCommand: Command = {
     description: { type: 'string', default: '', help: 'create: description' },
     code: { type: 'string', default: '', help: 'create: storage folder URL of the code' },
     boot: { type: 'string', default: '', help: 'create: boot file relative to the code folder (solver .prototxt or .js/.ts/.sh)' },
-    param: { type: 'string', default: '', help: 'create/rerun: run parameter key=value (repeatable)' },
+    param: { type: 'string', repeated: true, help: 'create/rerun: run parameter key=value (repeatable)' },
     data: { type: 'string', default: '', help: 'create: data source: storage folder URL or dataset:NAME:VERSION' },
     output: { type: 'string', default: '', help: 'create: output folder URL' },
     log: { type: 'string', default: '', help: 'create: log URL' },
