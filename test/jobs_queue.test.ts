@@ -155,7 +155,11 @@ process.on('SIGINT', () => { console.log('interrupted'); process.exit(0); });
   test('a worker killed mid-job: the job ends failed with the reason', async () => {
     const j = await create('killed', 60_000);
     await waitUntil(c, j.id, (x) => x.current.status === 'running', 20_000);
-    const name = /Taken by worker (\w+)/.exec(await c.log(j.id))?.[1];
+    // Status and log lines travel separately (log chunks are flushed every 300 ms): wait for the line.
+    let name: string | undefined;
+    for (let t = Date.now(); !name && Date.now() - t < 10_000; await new Promise((r) => setTimeout(r, 100))) {
+      name = /Taken by worker (\w+)/.exec(await c.log(j.id))?.[1];
+    }
     assert.ok(name && workers.has(name));
     const w = workers.get(name)!;
     const gone = new Promise((r) => w.once('exit', r));

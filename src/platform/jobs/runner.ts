@@ -8,7 +8,7 @@
 // exitCode}. From the service: {type:'stop'} — SIGINT to the trainer (which snapshots), then the final copies, status
 // stopped. When the service goes away (the IPC channel closes) the runner kills the trainer and exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +18,11 @@ import { openStore } from '../storage/open.js';
 import type { ObjectStore } from '../storage/store.js';
 import { folderPrefix, parseStorageUrl } from '../storage/url.js';
 import type { JobSpec, JobStatus } from './model.js';
-import { TRAIN_MAIN } from './train_main.js';
 import { codeFolderName, mapPrototxtFiles, prepareSolver } from './workspace.js';
 
 export const RUNNER_MAIN = fileURLToPath(import.meta.url);
+/** The `tscaffe` command (bin/tscaffe.js at the package root; this file runs from dist/src/platform/jobs). */
+const TSCAFFE_BIN = path.resolve(path.dirname(RUNNER_MAIN), '../../../../bin/tscaffe.js');
 
 export interface RunConfig {
   jobId: string;
@@ -60,12 +61,10 @@ class Runner {
   private lastCopied = '';
   private copying: Promise<void> = Promise.resolve();
   private snapshotDir: string | undefined;
-  private readonly stopFile: string;
 
   constructor(private readonly cfg: RunConfig) {
     this.log = createWriteStream(cfg.logFile, { flags: 'a' });
     this.copies = cfg.copies ?? 0;
-    this.stopFile = path.join(cfg.workDir, '.tscaffe', 'stop');
   }
 
   private send(m: RunnerMessage): Promise<void> {
@@ -84,11 +83,6 @@ class Runner {
     this.stopping = true;
     this.note('Stop requested: sending SIGINT to the trainer (it snapshots and ends)');
     this.abort.abort();
-    try {
-      writeFileSync(this.stopFile, new Date().toISOString());
-    } catch {
-      /* the workspace is not there yet */
-    }
     if (this.trainer && this.trainer.exitCode === null) {
       this.signal('SIGINT');
       const t = setTimeout(() => this.signal('SIGKILL'), 120_000);
@@ -183,8 +177,9 @@ class Runner {
       this.snapshotDir = snapshotDir;
       if (Object.keys(overrides.applied).length) this.note(`Solver overrides: ${JSON.stringify(overrides.applied)}`);
       if (overrides.other.length) this.note(`Run parameters passed as environment variables: ${overrides.other.join(', ')}`);
-      const args = [TRAIN_MAIN, eff];
-      if (spec.pool === 'gpu') args.push(Array.from({ length: spec.gpus }, (_, i) => i).join(','));
+      // `tscaffe train` itself: its SIGINT handling (stop with a final snapshot) is how a job stops.
+      const args = [TSCAFFE_BIN, 'train', '-solver', eff];
+      if (spec.pool === 'gpu') args.push('-gpu', Array.from({ length: spec.gpus }, (_, i) => i).join(','));
       return { cmd: process.execPath, args };
     }
     this.snapshotDir = path.join(workDir, 'output');
@@ -208,7 +203,6 @@ class Runner {
       TSCAFFE_WORK_DIR: workDir,
       TSCAFFE_DATA_DIR_LOCAL: path.join(workDir, 'dataset'),
       TSCAFFE_OUTPUT_DIR: this.snapshotDir,
-      TSCAFFE_STOP_FILE: this.stopFile,
       DATA_URL: spec.data?.url ?? '',
       TRAIN_URL: spec.output,
       CUDA_VISIBLE_DEVICES: spec.pool === 'gpu' ? Array.from({ length: spec.gpus }, (_, i) => i).join(',') : '',
