@@ -335,6 +335,27 @@ test('wasm: max pooling and the other kernels agree with the reference on wasm-m
   }
 });
 
+test('wasm: channel bias add and channel sums agree with the reference (odd spatial sizes, several images)', () => {
+  const be = createWasmBackend({ threads: 1 });
+  for (const [num, channels, spatial] of [[3, 5, 7], [2, 20, 576], [1, 1, 1], [4, 3, 64], [2, 2, 6]] as const) {
+    const n = num * channels * spatial;
+    seed = 7;
+    const xs = fill(new Float32Array(n)), bias = fill(new Float32Array(channels)), sums0 = fill(new Float32Array(channels));
+    const wantX = Float32Array.from(xs), wantS = Float32Array.from(sums0);
+    ts.addChannelBias(wantX, num, channels, spatial, bias);
+    ts.sumChannels(xs, num, channels, spatial, wantS);
+    for (const inWasm of [true, false]) {
+      const alloc = (a: Float32Array) => { const r = inWasm ? be.allocFloat32(a.length) : new Float32Array(a.length); r.set(a); return r; };
+      const x = alloc(xs), b = alloc(bias), s = alloc(sums0);
+      be.addChannelBias(x, num, channels, spatial, b);
+      assert.deepEqual(Array.from(x), Array.from(wantX), `bias add ${num}x${channels}x${spatial}`);
+      be.sumChannels(alloc(xs), num, channels, spatial, s);
+      // the wasm sums run in 4 lanes: the same values up to float rounding
+      s.forEach((v, c) => assert.ok(Math.abs(v - wantS[c]!) <= 1e-5 * (1 + Math.abs(wantS[c]!)), `sum ${c}: ${v} vs ${wantS[c]}`));
+    }
+  }
+});
+
 test('wasm memory: allocFloat32 is zeroed and in memory, blocks are reused, growth keeps old views valid', async () => {
   const be = createWasmBackend({ threads: 2, adaptive: false });
   await be.ready();

@@ -99,6 +99,10 @@ export interface Backend {
   maxPoolBackward(topDiff: Float32Array, mask: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void;
   avePoolForward(bottom: Float32Array, g: PoolGeometry, top: Float32Array): void;
   avePoolBackward(topDiff: Float32Array, g: PoolGeometry, bottomDiff: Float32Array): void;
+  /** x (num images of channels x spatial) += bias[c] on channel c: a convolution's bias. */
+  addChannelBias(x: Float32Array, num: number, channels: number, spatial: number, bias: Float32Array): void;
+  /** sums[c] += the sum of channel c over num images of channels x spatial: a convolution's bias gradient. */
+  sumChannels(x: Float32Array, num: number, channels: number, spatial: number, sums: Float32Array): void;
   /** y = max(x, 0) + slope * min(x, 0). */
   reluForward(x: Float32Array, y: Float32Array, slope: number): void;
   /** dx = dy * (x > 0 ? 1 : slope). */

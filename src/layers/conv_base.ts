@@ -113,8 +113,6 @@ export abstract class BaseConvolutionLayer extends Layer {
   // these blocked layouts in place, so nothing is copied between im2col, the GEMMs and the blobs.
   private colBig: Float32Array = new Float32Array(0);
   private outBig: Float32Array = new Float32Array(0);
-  /** A row of ones (bias GEMMs). */
-  private ones: Float32Array = new Float32Array(0);
 
   /** Output-side channels (Mo), its spatial size (P) and the column rows (Ktot). */
   protected convDims() {
@@ -247,25 +245,16 @@ export abstract class BaseConvolutionLayer extends Layer {
     if (bias) this.addBias(out, c, bias);
   }
 
-  private onesOf(n: number): Float32Array {
-    if (this.ones.length < n) {
-      this.ones = allocFloat32(n);
-      this.ones.fill(1);
-    }
-    return this.ones;
-  }
-
-  /** out (c output-side images) += bias per channel, as Caffe's forward_cpu_bias (a rank-1 GEMM). */
+  /** out (c output-side images) += bias per channel (Caffe's forward_cpu_bias). */
   protected addBias(out: Float32Array, c: number, bias: Float32Array): void {
     const { convOutC: M, outSp: P } = this.convDims();
-    backend().gemmEx(false, false, M, c * P, 1, 1, bias, { ld: 1 }, this.onesOf(c * P), { ld: c * P }, 1, out, this.outLayout());
+    backend().addChannelBias(out, c, M, P, bias);
   }
 
-  /** biasDiff += the sums of c output-side images of `outDiff` per channel (Caffe's backward_cpu_bias, as one GEMM). */
+  /** biasDiff += the sums of c output-side images of `outDiff` per channel (Caffe's backward_cpu_bias). */
   protected addBiasGrad(biasDiff: Float32Array, outDiff: Float32Array, c: number): void {
     const { convOutC: M, outSp: P } = this.convDims();
-    backend().gemmEx(false, true, 1, M, c * P, 1, this.onesOf(c * P), { ld: c * P }, outDiff, this.outLayout(), 1, biasDiff,
-      { ld: M });
+    backend().sumChannels(outDiff, c, M, P, biasDiff);
   }
 
   /** Per group: out (Mo x c*P) = W * col; `out` is c output-side images (default: the internal matrix). */
@@ -306,25 +295,6 @@ export abstract class BaseConvolutionLayer extends Layer {
       const [col, lc] = this.colOperand(i);
       backend().gemmEx(false, true, Mg, Kg, ld, 1, out.subarray(i * Mg * P), lo, col, lc, 1,
         weightDiff.subarray(i * Mg * Kg, (i + 1) * Mg * Kg), { ld: Kg });
-    }
-  }
-
-  protected forwardBias(output: Float32Array, bias: Float32Array): void {
-    const sp = this.outH * this.outW;
-    for (let c = 0; c < this.numOutput; c++) {
-      const b = bias[c]!;
-      const base = c * sp;
-      for (let j = 0; j < sp; j++) output[base + j]! += b;
-    }
-  }
-
-  protected backwardBias(biasDiff: Float32Array, outputDiff: Float32Array): void {
-    const sp = this.outH * this.outW;
-    for (let c = 0; c < this.numOutput; c++) {
-      let s = 0;
-      const base = c * sp;
-      for (let j = 0; j < sp; j++) s += outputDiff[base + j]!;
-      biasDiff[c]! += s;
     }
   }
 }

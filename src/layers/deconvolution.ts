@@ -1,6 +1,7 @@
 // Deconvolution (transposed convolution), as Caffe's DeconvolutionLayer: the roles of input and output of
 // BaseConvolutionLayer are swapped, so forward is convolution's backward-data GEMM and backward its forward GEMM.
 import type { Blob } from '../blob/blob.js';
+import { backend } from '../backend/backend.js';
 import { BaseConvolutionLayer } from './conv_base.js';
 import { registerLayer } from './layer.js';
 
@@ -17,16 +18,14 @@ export class DeconvolutionLayer extends BaseConvolutionLayer {
   forward(bottom: Blob[], top: Blob[]): void {
     const w = this.blobs[0]!.data;
     for (let i = 0; i < bottom.length; i++) {
-      const num = bottom[i]!.shape[0]!, outDim = top[i]!.count(1), step = this.chunk(num);
+      const num = bottom[i]!.shape[0]!, step = this.chunk(num);
       for (let n0 = 0; n0 < num; n0 += step) {
         const c = Math.min(step, num - n0);
         this.gatherOut(bottom[i]!.data, n0, c);
         this.gemmBackwardData(w, c);
         this.colsToIm(top[i]!.data, n0, c);
       }
-      if (this.biasTerm) {
-        for (let n = 0; n < num; n++) this.forwardBias(top[i]!.data.subarray(n * outDim, (n + 1) * outDim), this.blobs[1]!.data);
-      }
+      if (this.biasTerm) backend().addChannelBias(top[i]!.data, num, this.numOutput, this.outH * this.outW, this.blobs[1]!.data);
     }
   }
 
@@ -34,9 +33,9 @@ export class DeconvolutionLayer extends BaseConvolutionLayer {
     const w = this.blobs[0]!;
     for (let i = 0; i < top.length; i++) {
       const b = bottom[i]!, t = top[i]!;
-      const num = b.shape[0]!, outDim = t.count(1), step = this.chunk(num);
+      const num = b.shape[0]!, step = this.chunk(num);
       if (this.biasTerm && this.paramPropagateDown[1]) {
-        for (let n = 0; n < num; n++) this.backwardBias(this.blobs[1]!.diff, t.diff.subarray(n * outDim, (n + 1) * outDim));
+        backend().sumChannels(t.diff, num, this.numOutput, this.outH * this.outW, this.blobs[1]!.diff);
       }
       // The top diff is the im2col side: weight grad += bottom data * col(top diff)^T, bottom grad = W * col(top diff).
       for (let n0 = 0; n0 < num; n0 += step) {

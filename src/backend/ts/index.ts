@@ -207,6 +207,25 @@ export function createTsBackend(): Backend {
     maxPoolBackward,
     avePoolForward,
     avePoolBackward,
+    addChannelBias(x, num, channels, spatial, bias) {
+      let p = 0;
+      for (let n = 0; n < num; n++) {
+        for (let c = 0; c < channels; c++) {
+          const b = bias[c]!;
+          for (let i = 0; i < spatial; i++) x[p++]! += b;
+        }
+      }
+    },
+    sumChannels(x, num, channels, spatial, sums) {
+      let p = 0;
+      for (let n = 0; n < num; n++) {
+        for (let c = 0; c < channels; c++) {
+          let s = 0;
+          for (let i = 0; i < spatial; i++) s += x[p++]!;
+          sums[c]! += s;
+        }
+      }
+    },
     reluForward(x, y, slope) {
       const n = x.length;
       slope = Math.fround(slope); // Caffe's Dtype negative_slope

@@ -217,6 +217,20 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
         bottomDiff.byteOffset);
     },
 
+    addChannelBias(x, num, channels, spatial, bias) {
+      if (!heap.owns(x) || !heap.owns(bias)) return ts.addChannelBias(x, num, channels, spatial, bias);
+      need(x, num * channels * spatial, 'x');
+      need(bias, channels, 'bias');
+      kernels.addChannelBias(x.byteOffset, num, channels, spatial, bias.byteOffset);
+    },
+
+    sumChannels(x, num, channels, spatial, sums) {
+      if (!heap.owns(x) || !heap.owns(sums)) return ts.sumChannels(x, num, channels, spatial, sums);
+      need(x, num * channels * spatial, 'x');
+      need(sums, channels, 'sums');
+      kernels.sumChannels(x.byteOffset, num, channels, spatial, sums.byteOffset);
+    },
+
     reluForward(x, y, slope) {
       if (!heap.owns(x) || !heap.owns(y) || y.length < x.length) return ts.reluForward(x, y, slope);
       kernels.reluForward(x.byteOffset, y.byteOffset, x.length, slope);

@@ -66,6 +66,8 @@ export interface KernelExports {
   sgdStep(w: number, g: number, h: number, n: number, decay: number, momentum: number, lr: number): void;
   maxPoolBackward(topDiff: number, mask: number, planes: number, height: number, width: number, pooledH: number,
     pooledW: number, bottomDiff: number): void;
+  addChannelBias(x: number, num: number, channels: number, spatial: number, bias: number): void;
+  sumChannels(x: number, num: number, channels: number, spatial: number, sums: number): void;
 }
 
 /** What a worker is started with. */

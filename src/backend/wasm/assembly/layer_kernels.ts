@@ -267,3 +267,33 @@ export function sgdStep(w: usize, g: usize, h: usize, n: i32, decay: f64, moment
     store<f32>(w + o, vw - vh);
   }
 }
+
+/** x (num images of channels x spatial floats) += bias[c] on every element of channel c (a convolution's bias). */
+export function addChannelBias(x: usize, num: i32, channels: i32, spatial: i32, bias: usize): void {
+  let p = x;
+  for (let n = 0; n < num; n++) {
+    for (let c = 0; c < channels; c++) {
+      const b = load<f32>(bias + (<usize>c << 2));
+      const vb = f32x4.splat(b);
+      let i = 0;
+      for (; i + 4 <= spatial; i += 4, p += 16) v128.store(p, f32x4.add(v128.load(p), vb));
+      for (; i < spatial; i++, p += 4) store<f32>(p, load<f32>(p) + b);
+    }
+  }
+}
+
+/** sums[c] += the sum of channel c's elements over num images of channels x spatial floats (a bias gradient). */
+export function sumChannels(x: usize, num: i32, channels: i32, spatial: i32, sums: usize): void {
+  let p = x;
+  for (let n = 0; n < num; n++) {
+    for (let c = 0; c < channels; c++) {
+      let acc = f32x4.splat(0);
+      let i = 0;
+      for (; i + 4 <= spatial; i += 4, p += 16) acc = f32x4.add(acc, v128.load(p));
+      let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+      for (; i < spatial; i++, p += 4) s += load<f32>(p);
+      const q = sums + (<usize>c << 2);
+      store<f32>(q, load<f32>(q) + s);
+    }
+  }
+}
