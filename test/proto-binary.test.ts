@@ -9,7 +9,7 @@ import { endianness } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { vector, vectorsDir, repoRoot, scratchDir, removeDir } from './helpers.js';
-import { caffeProtoPath, createMessage, encodeMessage, has, messageType, paramOf } from '../src/proto/caffe.js';
+import { createMessage, encodeMessage, has, messageType, paramOf } from '../src/proto/caffe.js';
 import {
   blobProtoData,
   blobProtoDiff,
@@ -203,7 +203,7 @@ test('types.generated.ts is up to date with caffe.proto (npm run gen:proto)', as
   const gen = (await import(pathToFileURL(path.join(repoRoot, 'scripts/gen-proto-types.mjs')).href)) as {
     generateTypes(text: string): string;
   };
-  const fresh = gen.generateTypes(readFileSync(caffeProtoPath, 'utf8'));
+  const fresh = gen.generateTypes(readFileSync(path.join(repoRoot, 'src/proto/caffe.proto'), 'utf8'));
   const onDisk = readFileSync(path.join(repoRoot, 'src/proto/types.generated.ts'), 'utf8');
   assert.ok(fresh === onDisk, 'src/proto/types.generated.ts is stale: run npm run gen:proto');
 });

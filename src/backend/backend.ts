@@ -1,6 +1,7 @@
 // The backend interface: the primitive kernels every layer and solver does its heavy math through. Layers never see
 // how a backend computes; a new backend (WASM, WebGPU) implements this interface in its own folder.
 // Arrays are Float32Array views; offsets are expressed by the caller with subarray().
+import { envVar } from '../util/env.js';
 
 export interface ConvGeometry {
   channels: number;
@@ -153,12 +154,14 @@ export const DEFAULT_BACKEND = 'wasm';
  */
 export function backend(): Backend {
   if (current) return current;
-  const asked = process.env.TSCAFFE_BACKEND;
+  const asked = envVar('TSCAFFE_BACKEND');
   if (asked) return (current = createBackend(asked));
   try {
     current = createBackend(DEFAULT_BACKEND);
   } catch (e) {
-    process.stderr.write(`tscaffe: the ${DEFAULT_BACKEND} backend is unavailable (${(e as Error).message}); using the TypeScript backend\n`);
+    const msg = `tscaffe: the ${DEFAULT_BACKEND} backend is unavailable (${(e as Error).message}); using the TypeScript backend`;
+    if (typeof process === 'undefined') console.warn(msg);
+    else process.stderr.write(msg + '\n');
     current = createBackend('ts');
   }
   return current;

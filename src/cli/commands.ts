@@ -5,11 +5,14 @@ import { upgradeNetProtoText, upgradeSolverProtoText } from '../tools/upgrade_pr
 import { convertMnistDataCommand } from '../tools/convert_mnist_data.js';
 import { computeImageMeanCommand } from '../tools/compute_image_mean.js';
 import { dataCommand } from '../tools/data_mnist.js';
+import { exportOnnxCommand } from '../tools/export_onnx.js';
+import { plotTrainingLogCommand } from '../tools/plot_training_log.js';
 import { exampleCommand } from '../examples/mnist.js';
 import { deviceQueryCommand, testCommand, timeCommand, trainCommand } from './caffe_tools.js';
 import { storageCommand } from '../platform/storage/cli.js';
 import { datasetsCommand } from '../platform/datasets/cli.js';
 import { jobsCommand, serveCommand, workerCommand } from '../platform/jobs/cli.js';
+import { classifyCommand, deployPrototxtCommand, serveModelCommand } from '../inference/cli.js';
 
 export const commands: Record<string, Command> = {
   upgrade_net_proto_text: upgradeNetProtoText,
@@ -17,6 +20,8 @@ export const commands: Record<string, Command> = {
   convert_mnist_data: convertMnistDataCommand,
   compute_image_mean: computeImageMeanCommand,
   data: dataCommand,
+  export_onnx: exportOnnxCommand,
+  plot_training_log: plotTrainingLogCommand,
   train: trainCommand,
   example: exampleCommand,
   test: testCommand,
@@ -27,4 +32,7 @@ export const commands: Record<string, Command> = {
   jobs: jobsCommand,
   serve: serveCommand,
   worker: workerCommand,
+  deploy_prototxt: deployPrototxtCommand,
+  classify: classifyCommand,
+  serve_model: serveModelCommand,
 };

@@ -4,10 +4,11 @@ import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { allocFloat32, backend, convOutputSize, type ConvGeometry, type MatrixLayout } from '../backend/backend.js';
 import { fillBlob } from '../util/filler.js';
+import { envVar } from '../util/env.js';
 import { Layer } from './layer.js';
 
 /** Columns (images x output pixels) per batched convolution GEMM (TSCAFFE_CONV_CHUNK). */
-const CHUNK_COLUMNS = Number(process.env.TSCAFFE_CONV_CHUNK) > 0 ? Number(process.env.TSCAFFE_CONV_CHUNK) : 2048;
+const CHUNK_COLUMNS = Number(envVar('TSCAFFE_CONV_CHUNK')) > 0 ? Number(envVar('TSCAFFE_CONV_CHUNK')) : 2048;
 
 function pick(list: readonly number[] | undefined, i: number, dflt: number): number {
   if (!list || list.length === 0) return dflt;

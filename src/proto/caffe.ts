@@ -3,34 +3,16 @@
 // Fields Caffe's schema doesn't know (files from Caffe forks) are kept in `$unknowns` and written back on encode.
 // The TS shapes of the messages and the enums are in types.generated.ts (npm run gen:proto).
 import protobuf from 'protobufjs';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import type { CaffeMessageName, CaffeMessageTypes } from './types.generated.js';
+import { caffeProtoText } from './caffe_proto.generated.js';
 
 // int64 fields (BlobShape.dim, SolverParameter.random_seed) as plain JS numbers: Caffe's values never exceed 2^53.
 protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 
-function findSchema(): { file: string; text: string } {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // src/proto (tsx) or dist/src/proto (compiled): the .proto file lives in src/proto.
-  for (const rel of ['caffe.proto', '../../../src/proto/caffe.proto']) {
-    const file = path.join(here, rel);
-    try {
-      return { file, text: readFileSync(file, 'utf8') };
-    } catch {
-      /* try next */
-    }
-  }
-  throw new Error('tscaffe: caffe.proto not found beside ' + here);
-}
-
-const schema = findSchema();
-/** Absolute path of the caffe.proto this module loaded. */
-export const caffeProtoPath: string = schema.file;
-
-export const caffeRoot: protobuf.Root = protobuf.parse(schema.text, { keepCase: true }).root;
+// The schema's text is embedded (caffe_proto.generated.ts, npm run gen:proto), so no file is read: this module also
+// loads in a browser bundle.
+export const caffeRoot: protobuf.Root = protobuf.parse(caffeProtoText, { keepCase: true }).root;
 caffeRoot.resolveAll();
 
 // Caffe reads an unset `float` field as the float nearest its [default = ...] (e.g. momentum2 0.999 ->

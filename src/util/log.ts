@@ -6,7 +6,10 @@ export interface LogSink {
   write(line: string): void;
 }
 
-let sink: LogSink = { write: (line) => process.stderr.write(line) };
+// stderr, or the console where there is no process (a browser).
+let sink: LogSink = {
+  write: (line) => (typeof process === 'undefined' ? console.error(line.trimEnd()) : process.stderr.write(line)),
+};
 let quiet = false;
 
 /** Redirect log lines (e.g. into a job's log file as well as stderr). Returns the previous sink. */
@@ -27,7 +30,7 @@ function pad(n: number, w: number): string {
 
 export function glogPrefix(sev: Severity, source: string, now = new Date()): string {
   const us = pad(now.getMilliseconds() * 1000, 6);
-  return `${sev}${now.getFullYear()}${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)} ${pad(now.getHours(), 2)}:${pad(now.getMinutes(), 2)}:${pad(now.getSeconds(), 2)}.${us} ${String(process.pid).padStart(5, ' ')} ${source}]`;
+  return `${sev}${now.getFullYear()}${pad(now.getMonth() + 1, 2)}${pad(now.getDate(), 2)} ${pad(now.getHours(), 2)}:${pad(now.getMinutes(), 2)}:${pad(now.getSeconds(), 2)}.${us} ${String(typeof process === 'undefined' ? 0 : process.pid).padStart(5, ' ')} ${source}]`;
 }
 
 function emit(sev: Severity, source: string, msg: string): void {

@@ -17,10 +17,11 @@
 // runs the due finalizers synchronously with FinalizationRegistry.prototype.cleanupSome, where this V8 has it (behind
 // --harmony-weak-refs-with-cleanup-some up to V8 12 = Node 22; removed in V8 13): then retries. Without it, memory is
 // reclaimed at the next turn of the event loop. (WeakRefs cannot replace this: a WeakRef pins its target until the
-// current job ends.)
+// current job ends.) Those V8 specifics are Node's (node_gc.ts), handed in as HeapGc; a browser has neither.
+//
+// Unshared memory (a browser without cross-origin isolation, src/browser/wasm_runtime.ts): grow() would detach the
+// buffer under every view handed out, so such a heap has a fixed size (`initialBytes`) and never grows.
 
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { WA, type WasmMemory } from './wasm_api.js';
 
 const PAGE = 65536;
@@ -31,38 +32,25 @@ const MIN_GROW_PAGES = 256; // 16 MiB
 /** Heap size from which growing is preceded by a forced collection (when enough was allocated since the last one). */
 const COLLECT_FROM_BYTES = 256 << 20;
 
-interface Registry {
+/** A FinalizationRegistry, possibly with cleanupSome (run due finalizers now). */
+export interface Registry {
   register(target: object, held: number): void;
   cleanupSome?(): void;
 }
 
-/** A FinalizationRegistry, with cleanupSome where available (from a fresh context made after enabling the flag). */
-function makeRegistry(onFree: (ptr: number) => void): Registry {
-  if (Number(process.versions.v8.split('.')[0]) <= 12) {
-    try {
-      v8.setFlagsFromString('--harmony-weak-refs-with-cleanup-some');
-      const FR = runInNewContext('FinalizationRegistry') as typeof FinalizationRegistry;
-      if (typeof (FR.prototype as Registry).cleanupSome === 'function') return new FR<number>(onFree) as Registry;
-    } catch { /* fall through */ }
-  }
-  return new FinalizationRegistry<number>(onFree);
+/** Platform hooks for reclaiming dropped views synchronously (Node: node_gc.ts). */
+export interface HeapGc {
+  makeRegistry(onFree: (ptr: number) => void): Registry;
+  /** A full, synchronous garbage collection, if it can be had. */
+  forceGc(): void;
 }
 
-let gcFunction: (() => void) | null | undefined;
-/** A full, synchronous garbage collection, if it can be had. */
-function forceGc(): void {
-  if (gcFunction === undefined) {
-    gcFunction = (globalThis as { gc?: () => void }).gc ?? null;
-    if (!gcFunction) {
-      try {
-        v8.setFlagsFromString('--expose-gc');
-        gcFunction = runInNewContext('gc') as () => void;
-      } catch {
-        gcFunction = null;
-      }
-    }
-  }
-  gcFunction?.();
+export interface HeapOptions {
+  /** Bytes available from the start (default 64 MiB); the whole heap when unshared. */
+  initialBytes?: number;
+  /** A shared memory that grows (default true), or an unshared one of fixed size. */
+  shared?: boolean;
+  gc?: HeapGc;
 }
 
 export class WasmHeap {
@@ -73,7 +61,8 @@ export class WasmHeap {
   private readonly sizes = new Map<number, number>();
   /** Free blocks [ptr, size], sorted by ptr, coalesced; none touches `top`. */
   private readonly freeList: Array<[number, number]> = [];
-  private readonly registry = makeRegistry((ptr) => this.release(ptr));
+  private readonly registry: Registry;
+  private readonly gc: HeapGc | undefined;
   private bytesInUse = 0;
   private allocatedSinceCollect = 0;
   /** Bytes from here on have never been handed out, so they are still zero (fresh wasm memory is zeroed). */
@@ -81,10 +70,16 @@ export class WasmHeap {
   /** Zeroes a byte range (the kernels' bulk memory.fill); TypedArray.fill until set. */
   zeroBytes: (ptr: number, bytes: number) => void = (ptr, bytes) => new Uint8Array(this.memory.buffer, ptr, bytes).fill(0);
 
-  constructor(base: number, initialBytes = 64 << 20) {
-    const initial = Math.max(1, Math.ceil((base + initialBytes) / PAGE));
+  constructor(base: number, opts: HeapOptions = {}) {
+    const initial = Math.max(1, Math.ceil((base + (opts.initialBytes ?? 64 << 20)) / PAGE));
+    this.gc = opts.gc;
+    this.registry = opts.gc ? opts.gc.makeRegistry((ptr) => this.release(ptr)) : new FinalizationRegistry<number>((ptr) => this.release(ptr));
     let memory: WasmMemory | undefined;
     let max = MAX_PAGES;
+    if (opts.shared === false) {
+      max = Math.min(initial, MAX_PAGES);
+      memory = new WA.Memory({ initial: max, maximum: max });
+    }
     // Try the full 4 GiB reservation first, smaller ones where address space is limited (ulimit -v).
     for (; !memory; max >>= 1) {
       try {
@@ -160,7 +155,7 @@ export class WasmHeap {
   /** Force a full GC and free the blocks of the allocFloat32 views that are gone (see above). Returns the bytes freed. */
   collect(): number {
     const before = this.bytesInUse;
-    forceGc();
+    this.gc?.forceGc();
     this.registry.cleanupSome?.();
     this.allocatedSinceCollect = 0;
     return before - this.bytesInUse;

@@ -18,8 +18,9 @@
 import type { Backend, ConvGeometry, MatrixLayout } from '../backend.js';
 import { convOutputSize, layoutExtent, registerBackend } from '../backend.js';
 import { createTsBackend } from '../ts/index.js';
-import { ADAPTIVE_DEFAULT, VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant,
-  type WasmRuntime } from './runtime.js';
+import { envVar } from '../../util/env.js';
+import type { KernelRuntime } from './kernel_runtime.js';
+import { ADAPTIVE_DEFAULT, VARIANTS, defaultThreads, shutdownWasmWorkers, wasmRuntime, type SimdVariant } from './runtime.js';
 
 export { shutdownWasmWorkers, type SimdVariant };
 
@@ -33,6 +34,11 @@ export interface WasmBackendOptions {
    * TSCAFFE_WASM_ADAPTIVE=0); false always splits large GEMMs when workers are free.
    */
   adaptive?: boolean;
+  /**
+   * The kernels' runtime (default: the process-wide one, runtime.ts). A runtime without worker threads (a browser's,
+   * src/browser/wasm_runtime.ts) runs every GEMM on the calling thread.
+   */
+  runtime?: KernelRuntime;
 }
 
 export interface WasmBackend extends Backend {
@@ -53,7 +59,7 @@ class Scratch {
   private ptr = -1;
   private cap = 0;
   private view: Float32Array = new Float32Array(0);
-  constructor(private readonly rt: WasmRuntime) {}
+  constructor(private readonly rt: KernelRuntime) {}
   /** A view of at least n floats (contents undefined) at a stable pointer until the next larger request. */
   get(n: number): Float32Array {
     if (n > this.cap) {
@@ -71,9 +77,9 @@ function need(arr: Float32Array, n: number, what: string): void {
 }
 
 export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
-  const rt = wasmRuntime();
-  const threads = Math.max(1, Math.floor(opts.threads ?? defaultThreads()));
-  const envSimd = process.env.TSCAFFE_WASM_SIMD;
+  const rt = opts.runtime ?? wasmRuntime();
+  const threads = rt.pool ? Math.max(1, Math.floor(opts.threads ?? defaultThreads())) : 1;
+  const envSimd = envVar('TSCAFFE_WASM_SIMD');
   const wanted: SimdVariant = opts.simd ?? (envSimd === 'simd' || envSimd === 'plain' ? 'simd' : 'relaxed');
   const simd: SimdVariant = rt.supports(wanted) ? wanted : VARIANTS.find((v) => rt.supports(v))!;
   const variant = VARIANTS.indexOf(simd);
@@ -82,7 +88,7 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
   const heap = rt.heap;
   const ts = createTsBackend();
   const scratchA = new Scratch(rt), scratchB = new Scratch(rt), scratchC = new Scratch(rt);
-  if (threads > 1) rt.pool.grow(threads - 1);
+  if (threads > 1) rt.pool?.grow(threads - 1);
 
   /** Pointer to the first n floats of arr, copied into scratch if arr is not in the wasm memory. */
   const input = (arr: Float32Array, n: number, s: Scratch): number => {
@@ -260,8 +266,8 @@ export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
 
     async ready() {
       if (threads > 1) {
-        rt.pool.grow(threads - 1);
-        await rt.pool.whenReady(threads - 1);
+        rt.pool?.grow(threads - 1);
+        await rt.pool?.whenReady(threads - 1);
       }
     },
   };

@@ -1,18 +1,19 @@
-// The 'wasm' backend's process-wide runtime: the compiled kernel modules (relaxed-SIMD and plain-SIMD builds), the
-// shared memory and its allocator, the main thread's instances and the worker pool. One per process, made on first use:
-// every backend object created by createBackend('wasm') shares it, so blobs allocated by one work with all.
+// The 'wasm' backend's process-wide runtime in Node: the compiled kernel modules (relaxed-SIMD and plain-SIMD builds)
+// read from their files, and on top of the thread-free part shared with browsers (kernel_runtime.ts: the shared memory
+// and its allocator, the main thread's instances) the worker pool. One per process, made on first use: every backend
+// object created by createBackend('wasm') shares it, so blobs allocated by one work with all. Browser bundles use
+// src/browser/wasm_runtime_default.ts in its place (package.json "browser" field).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import { performance } from 'node:perf_hooks';
-import { WasmHeap } from './heap.js';
+import { KernelRuntime, VARIANTS, type SimdVariant } from './kernel_runtime.js';
+import { nodeHeapGc } from './node_gc.js';
 import { WorkerPool } from './pool.js';
 import { WA, type WasmModule } from './wasm_api.js';
-import { ARGS, G_LAYOUT, G_A, G_ALPHA, G_B, G_BETA, G_C, G_K, G_M, G_N, G_SPLIT_N, G_TILE, G_TRANS_A, G_TRANS_B, instantiate,
-  type KernelExports } from './protocol.js';
+import { ARGS, G_LAYOUT, G_A, G_ALPHA, G_B, G_BETA, G_C, G_K, G_M, G_N, G_SPLIT_N, G_TILE, G_TRANS_A, G_TRANS_B } from './protocol.js';
 
-export type SimdVariant = 'relaxed' | 'simd';
-export const VARIANTS: readonly SimdVariant[] = ['relaxed', 'simd'];
+export { VARIANTS, type SimdVariant };
 
 /** GEMMs with fewer multiply-adds than this run on the calling thread only. */
 const PARALLEL_MIN_FMA = Number(process.env.TSCAFFE_WASM_PAR_MIN ?? 100_000);
@@ -68,18 +69,8 @@ function compile(variant: SimdVariant): WasmModule | undefined {
   return new WA.Module(bytes);
 }
 
-export class WasmRuntime {
-  readonly heap: WasmHeap;
-  /** Compiled modules by variant index (undefined: not supported here). */
-  readonly modules: (WasmModule | undefined)[];
-  private readonly kernels: (KernelExports | undefined)[];
-  readonly pool: WorkerPool;
-  private readonly mainWork: number;
-  /** The main thread's GEMM workspace (pointer). */
-  get mainWorkPtr(): number { return this.mainWork; }
-  private readonly workFloats: number;
-  /** GEMM calls so far that were cut into chunks for several threads / ran on the calling thread only; chunks run by workers. */
-  readonly stats = { parallelGemms: 0, serialGemms: 0, workerChunks: 0 };
+export class WasmRuntime extends KernelRuntime {
+  override readonly pool: WorkerPool;
   private readonly timings = new Map<string, ShapeTiming>();
   private lastShape = '';
   private lastTiming: ShapeTiming | undefined;
@@ -87,29 +78,12 @@ export class WasmRuntime {
   private lastSplit = false;
 
   constructor() {
-    this.modules = VARIANTS.map(compile);
-    const first = this.modules.find((m) => m);
-    if (!first) throw new Error('wasm backend: this Node.js cannot compile WebAssembly SIMD (needs SSE4.1 and SIMD128)');
-    // Probe the static layout with a throw-away memory, then make the real one.
-    const probe = instantiate(first, new WA.Memory({ initial: 1, maximum: 1, shared: true }));
-    this.heap = new WasmHeap(probe.heapBase());
-    this.kernels = this.modules.map((m) => (m ? instantiate(m, this.heap.memory) : undefined));
-    const zero = this.kernels.find((k) => k)!.zero;
-    this.heap.zeroBytes = (ptr, bytes) => zero(ptr, bytes);
-    this.workFloats = probe.workFloats();
-    this.mainWork = this.heap.alloc(this.workFloats * 4);
+    const modules = VARIANTS.map(compile);
+    if (!modules.some((m) => m)) throw new Error('wasm backend: this Node.js cannot compile WebAssembly SIMD (needs SSE4.1 and SIMD128)');
+    super(modules, { shared: true, gc: nodeHeapGc });
     // Workers get every module, with a placeholder where one is unsupported (they are never asked to run it).
-    const mods = this.modules.map((m) => m ?? first);
-    this.pool = new WorkerPool(this.heap, mods, this.workFloats, 50, 200);
-  }
-
-  supports(variant: SimdVariant): boolean {
-    return this.modules[VARIANTS.indexOf(variant)] !== undefined;
-  }
-
-  /** Kernels of `variant` on the calling (main) thread. */
-  main(variant: number): KernelExports {
-    return this.kernels[variant]!;
+    const first = modules.find((m) => m)!;
+    this.pool = new WorkerPool(this.heap, modules.map((m) => m ?? first), this.workFloats, 50, 200);
   }
 
   /**
@@ -118,9 +92,9 @@ export class WasmRuntime {
    * or row ranges, in multiples of the register tile) that this thread and up to threads - 1 idle workers claim
    * dynamically; small ones run here only.
    */
-  gemm(variant: number, threads: number, adaptive: boolean, transA: boolean, transB: boolean, M: number, N: number,
+  override gemm(variant: number, threads: number, adaptive: boolean, transA: boolean, transB: boolean, M: number, N: number,
     K: number, alpha: number, a: number, b: number, beta: number, c: number, layout: ArrayLike<number>): void {
-    const k = this.kernels[variant]!;
+    const k = this.main(variant);
     const tA = transA ? 1 : 0, tB = transB ? 1 : 0;
     let helpers = 0;
     let timing: ShapeTiming | undefined;
@@ -139,9 +113,7 @@ export class WasmRuntime {
     const split = helpers > 0 && chunks > 1;
     const t0 = timing ? performance.now() : 0;
     if (!split) {
-      this.stats.serialGemms++;
-      k.gemm(tA, tB, M, N, K, alpha, a, b, beta, c, 0, M, 0, N, this.mainWork, layout[0]!, layout[1]!, layout[2]!,
-        layout[3]!, layout[4]!, layout[5]!, layout[6]!, layout[7]!, layout[8]!);
+      this.gemmHere(k, tA, tB, M, N, K, alpha, a, b, beta, c, layout);
       if (timing) this.record(timing, false, performance.now() - t0);
       return;
     }
@@ -154,7 +126,7 @@ export class WasmRuntime {
     for (let i = 0; i < 9; i++) ctrl[ARGS + G_LAYOUT + i] = layout[i]!;
     ctrl[ARGS + G_SPLIT_N] = splitN ? 1 : 0;
     ctrl[ARGS + G_TILE] = splitN ? NR : MR;
-    this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWork, chunks, helpers);
+    this.stats.workerChunks += this.pool.runGemm(k, variant, this.mainWorkPtr, chunks, helpers);
     if (timing) this.record(timing, true, performance.now() - t0);
   }
 

@@ -38,6 +38,7 @@ export const serveCommand: Command = {
     });
     const where = flags.queue ? `jobs on the queue ${String(flags.queue)}` : `max jobs ${maxJobs}`;
     cliOut.write(`tscaffe service listening on ${p.url} (data ${p.ctx.dataDir}, storage ${p.ctx.store.spec}, ${where})\n`);
+    cliOut.write(`Web console: ${p.url}/\n`);
     if (p.tokenCreated) cliOut.write(`API token (shown once; stored in ${p.tokenFile}, mode 0600): ${p.token}\n`);
     else if (p.token) cliOut.write(`API token: in ${p.tokenFile}\n`);
     else cliOut.write('WARNING: --insecure-localhost: no token required\n');

@@ -10,6 +10,8 @@ import { defaultDataDir } from '../storage/open.js';
 import { tokenFile } from './auth.js';
 import type { JobVersion, JobWithVersion } from './model.js';
 import type { Metrics } from './metrics.js';
+import type { DeploymentInfo, ModelEntry } from '../models/service.js';
+import type { Prediction } from '../../inference/classifier.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -139,6 +141,31 @@ export class PlatformClient {
       if (Date.now() > deadline) throw new Error(`job ${id} still ${j.current.status} after ${opts.timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
     }
+  }
+
+  listModels(): Promise<{ models: ModelEntry[] }> {
+    return this.call('GET', '/api/models');
+  }
+  /** Deploy a job's final model (the latest succeeded version, or `version`); an existing deployment is returned. */
+  deployModel(jobId: string, version?: number): Promise<DeploymentInfo> {
+    return this.call('POST', `/api/models/${encodeURIComponent(jobId)}/deploy`, version ? { version } : {});
+  }
+  listDeployments(): Promise<{ deployments: DeploymentInfo[] }> {
+    return this.call('GET', '/api/models/deployments');
+  }
+  getDeployment(id: string): Promise<DeploymentInfo> {
+    return this.call('GET', `/api/models/deployments/${encodeURIComponent(id)}`);
+  }
+  deleteDeployment(id: string): Promise<{ deleted: string }> {
+    return this.call('DELETE', `/api/models/deployments/${encodeURIComponent(id)}`);
+  }
+  /** Classify a PNG/JPEG image (bytes) or a tensor of the net's input values with a deployment. */
+  async predict(id: string, input: Uint8Array | { tensor: number[]; shape?: number[] }, topK?: number): Promise<Prediction> {
+    const path = `/api/models/deployments/${encodeURIComponent(id)}/predict${topK ? `?top_k=${topK}` : ''}`;
+    const res = input instanceof Uint8Array
+      ? await this.raw('POST', path, { stream: Readable.from([Buffer.from(input)]), size: input.length })
+      : await this.raw('POST', path, { body: input });
+    return (await res.json()) as Prediction;
   }
 
   async uploadFile(file: string, url: string, size?: number): Promise<void> {

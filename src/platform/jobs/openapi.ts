@@ -33,7 +33,7 @@ export function openApiDocument(): Obj {
   const jobId = p('id', 'job id');
   return {
     openapi: '3.0.3',
-    info: { title: 'tscaffe platform API', version: '0.1.0', description: 'Datasets, object storage and training jobs. Send Authorization: Bearer <token>.' },
+    info: { title: 'tscaffe platform API', version: '0.1.0', description: 'Datasets, object storage, training jobs and trained models. Send Authorization: Bearer <token>.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
@@ -66,6 +66,57 @@ export function openApiDocument(): Obj {
           properties: {
             train: { type: 'array', items: { type: 'object', properties: { iteration: { type: 'integer' }, loss: { type: 'number' }, lr: { type: 'number' } } } },
             test: { type: 'array', items: { type: 'object', properties: { iteration: { type: 'integer' }, net: { type: 'integer' }, scores: { type: 'object', additionalProperties: { type: 'number' } } } } },
+          },
+        },
+        ModelEntry: {
+          type: 'object',
+          description: "a succeeded job's final model (the latest succeeded version)",
+          properties: {
+            jobId: { type: 'string' },
+            jobName: { type: 'string' },
+            version: { type: 'integer' },
+            finishedAt: { type: 'string', format: 'date-time' },
+            output: { type: 'string', description: 'the final folder URL, <output>/final/' },
+            weights: { type: 'string', nullable: true, description: 'URL of the .caffemodel of the highest iteration' },
+            iteration: { type: 'integer', nullable: true },
+            deployable: { type: 'boolean' },
+            problem: { type: 'string', description: 'why it is not deployable' },
+            deployments: { type: 'array', items: { type: 'string' }, description: 'ids of its deployments' },
+          },
+        },
+        Deployment: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            jobId: { type: 'string' },
+            jobName: { type: 'string' },
+            version: { type: 'integer' },
+            weights: { type: 'string' },
+            iteration: { type: 'integer', nullable: true },
+            net: { type: 'string', description: 'URL of the net prototxt (or solver) the deploy net was derived from' },
+            createdAt: { type: 'string', format: 'date-time' },
+            predictUrl: { type: 'string', description: 'path of the predict route, /api/models/deployments/{id}/predict' },
+            requests: { type: 'integer' },
+            model: {
+              type: 'object',
+              description: 'input {name, shape [1,C,H,W], channels, height, width}, output {name, classes, probabilities}, labels (or null), preprocessing, maxBatch, notes',
+            },
+          },
+        },
+        PredictJson: {
+          type: 'object',
+          description: 'either tensor (the net input values, C*H*W, after preprocessing) or image (base64 PNG/JPEG; a data: URL too)',
+          properties: {
+            tensor: { type: 'array', items: { type: 'number' } },
+            shape: { type: 'array', items: { type: 'integer' }, description: '[C,H,W] or [1,C,H,W]; checked against the input when given' },
+            image: { type: 'string', format: 'byte' },
+          },
+        },
+        Prediction: {
+          type: 'object',
+          properties: {
+            probabilities: { type: 'array', items: { type: 'number' } },
+            top: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, index: { type: 'integer' }, probability: { type: 'number' } } } },
           },
         },
         DatasetImport: {
@@ -101,6 +152,36 @@ export function openApiDocument(): Obj {
         ),
       },
       '/api/jobs/{id}/metrics': { get: op('loss, learning rate and test outputs per iteration', { '200': json(ref('Metrics')) }, { parameters: [jobId, q('version', 'version', false, 'integer')] }) },
+      '/api/models': { get: op("each succeeded job's final model", { '200': json({ type: 'object', properties: { models: { type: 'array', items: ref('ModelEntry') } } }) }) },
+      '/api/models/{jobId}/deploy': {
+        post: op(
+          "start an in-process inference service for the job's final model (an existing deployment of it is returned with 200)",
+          { '201': json(ref('Deployment'), 'deployed'), '200': json(ref('Deployment'), 'already deployed'), '404': err('no such job'), '409': err('no succeeded version, or too many deployments'), '422': err('the model cannot be found or loaded') },
+          { parameters: [p('jobId', 'job id')], requestBody: body({ type: 'object', properties: { version: { type: 'integer', description: 'a succeeded version (default: the latest succeeded)' } } }, false) },
+        ),
+      },
+      '/api/models/deployments': { get: op('the running deployments', { '200': json({ type: 'object', properties: { deployments: { type: 'array', items: ref('Deployment') } } }) }) },
+      '/api/models/deployments/{id}': {
+        get: op('one deployment', { '200': json(ref('Deployment')), '404': err('no such deployment') }, { parameters: [p('id', 'deployment id')] }),
+        delete: op('stop a deployment', { '200': json({ type: 'object', properties: { deleted: { type: 'string' } } }), '404': err('no such deployment') }, { parameters: [p('id', 'deployment id')] }),
+      },
+      '/api/models/deployments/{id}/deploy.prototxt': {
+        get: op("the deployment's deploy net (Caffe text format; TEST-phase transform kept on its Input layer)", { '200': { description: 'the net', content: { 'text/plain': { schema: { type: 'string' } } } }, '404': err('no such deployment') }, { parameters: [p('id', 'deployment id')] }),
+      },
+      '/api/models/deployments/{id}/predict': {
+        post: op('classify one image or tensor (concurrent requests share forward passes)', { '200': json(ref('Prediction')), '404': err('no such deployment'), '415': err('unsupported content type') }, {
+          parameters: [p('id', 'deployment id'), q('top_k', 'how many classes in top (default 5)', false, 'integer')],
+          requestBody: {
+            required: true,
+            content: {
+              'image/png': { schema: { type: 'string', format: 'binary' } },
+              'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' }, description: 'PNG or JPEG bytes' },
+              'application/json': { schema: ref('PredictJson') },
+            },
+          },
+        }),
+      },
       '/api/datasets/market': { get: op('the dataset market', { '200': json({ type: 'object' }) }) },
       '/api/datasets': {
         get: op('my datasets with their versions', { '200': json({ type: 'object' }) }),

@@ -55,6 +55,8 @@ class Runner {
   private store!: ObjectStore;
   private log: WriteStream;
   private trainer: ChildProcess | undefined;
+  /** The trainer's last output (both streams), for the failure reason: the log file may not be flushed at exit. */
+  private outputTail = '';
   private stopping = false;
   private readonly abort = new AbortController();
   private copies: number;
@@ -215,6 +217,9 @@ class Runner {
     this.trainer = child;
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
+    const keep = (chunk: Buffer) => { this.outputTail = (this.outputTail + chunk.toString('utf8')).slice(-16384); };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
     const ms = Math.max(100, spec.copyIntervalMin * 60_000);
     const timer = setInterval(() => {
       this.copying = this.copying.then(() => this.tick());
@@ -286,13 +291,9 @@ class Runner {
   }
 
   private lastError(): string {
-    try {
-      const lines = readFileSync(this.cfg.logFile, 'utf8').split('\n').filter((l) => /^[EF]\d{8} |Error|error/.test(l) && !l.startsWith('[runner'));
-      const last = lines[lines.length - 1];
-      return last ? `: ${last.replace(/^[EF]\d{8} [\d:.]+\s+\d+ [^\]]*\] /, '').slice(0, 500)}` : '';
-    } catch {
-      return '';
-    }
+    const lines = this.outputTail.split('\n').filter((l) => /^[EF]\d{8} |Error|error/.test(l));
+    const last = lines[lines.length - 1];
+    return last ? `: ${last.replace(/^[EF]\d{8} [\d:.]+\s+\d+ [^\]]*\] /, '').slice(0, 500)}` : '';
   }
 }
 

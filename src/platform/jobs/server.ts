@@ -1,6 +1,7 @@
 // `tscaffe serve`: the platform on one machine. A fastify JSON REST API over the SQLite metadata (jobs, datasets),
 // the object store and the local job scheduler. Routes: jobs_routes.ts (jobs, logs, metrics), storage_routes.ts
-// (storage, datasets); the OpenAPI description at GET /api/openapi.json.
+// (storage, datasets), models_routes.ts (trained models, inference deployments); the OpenAPI description at
+// GET /api/openapi.json; the web console at / (web_routes.ts).
 //
 // Security: binds 127.0.0.1 by default; every /api route but /api/health and /api/openapi.json needs
 // `Authorization: Bearer <token>` (auth.ts) unless started with insecureLocalhost (refused on a non-loopback host).
@@ -21,6 +22,9 @@ import { JobRepository } from './repository.js';
 import { JobService, ServiceError } from './service.js';
 import { SqliteDatasetRepository } from './sqlite_datasets.js';
 import { registerStorageRoutes } from './storage_routes.js';
+import { registerModelRoutes } from './models_routes.js';
+import { ModelService } from '../models/service.js';
+import { registerWebConsole } from './web_routes.js';
 
 const log = logger('jobs/server.ts:0');
 
@@ -40,12 +44,16 @@ export interface ServerOptions {
   uploadLimit?: number;
   /** redis://HOST:PORT: hand jobs to this queue for `tscaffe worker`s instead of running them here (queue.ts). */
   queue?: string;
+  /** The web console's built files (default: dist/web of this package). */
+  webDir?: string;
 }
 
 export interface Platform {
   app: FastifyInstance;
   jobs: JobService;
   datasets: DatasetService;
+  /** Final models of succeeded jobs and their inference deployments. */
+  models: ModelService;
   ctx: StorageContext;
   db: Database;
   /** The base URL, e.g. http://127.0.0.1:8080 */
@@ -114,7 +122,9 @@ export async function startServer(opts: ServerOptions): Promise<Platform> {
   app.addHook('onRequest', async (req, reply) => {
     if (!auth) return;
     const p = req.url.split('?')[0]!;
-    if (p === '/api/health' || p === '/api/openapi.json') return;
+    // The console's files are public; an API route needs the token however its path is spelled (the matched route).
+    const api = p.startsWith('/api') || (req.routeOptions.url?.startsWith('/api') ?? false);
+    if (!api || p === '/api/health' || p === '/api/openapi.json') return;
     if (!checkBearer(req.headers.authorization, auth.token)) {
       return reply.status(401).send({ error: `missing or invalid API token: send 'Authorization: Bearer <token>' (the token is in ${auth.file})` });
     }
@@ -123,6 +133,9 @@ export async function startServer(opts: ServerOptions): Promise<Platform> {
   app.get('/api/openapi.json', async () => openApiDocument());
   registerJobRoutes(app, jobs);
   registerStorageRoutes(app, { ctx, datasets, uploadLimit: opts.uploadLimit ?? DEFAULT_UPLOAD_LIMIT });
+  const models = new ModelService({ repo: jobs.repo, store: ctx.store, workDir: path.join(dataDir, 'tmp', 'models') });
+  registerModelRoutes(app, models);
+  await registerWebConsole(app, opts.webDir);
 
   await app.listen({ host, port: opts.port ?? 8080 });
   const addr = app.server.address();
@@ -135,6 +148,7 @@ export async function startServer(opts: ServerOptions): Promise<Platform> {
     app,
     jobs,
     datasets,
+    models,
     ctx,
     db,
     url,
@@ -143,6 +157,7 @@ export async function startServer(opts: ServerOptions): Promise<Platform> {
     close: (o = {}) =>
       (closing ??= (async () => {
         await app.close();
+        await models.close();
         await jobs.close(o);
         await datasets.idle();
         db.close();

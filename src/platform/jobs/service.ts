@@ -133,7 +133,7 @@ export class JobService {
     const b = (body ?? {}) as Record<string, unknown>;
     if (typeof b !== 'object' || Array.isArray(b)) throw new FieldError('body', 'expected a JSON object');
     for (const k of Object.keys(b)) {
-      if (!['code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin'].includes(k)) throw new FieldError(k, 'unknown field');
+      if (!['code', 'boot', 'params', 'data', 'output', 'log', 'pool', 'gpus', 'copyIntervalMin', 'retries', 'threads'].includes(k)) throw new FieldError(k, 'unknown field');
     }
     const { spec, data } = validateSpecFields(b, job.current.spec);
     const v = this.repo.addVersion(jobId, this.withData(spec, await this.resolveData(data)));

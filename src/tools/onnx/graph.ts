@@ -106,8 +106,9 @@ export class OnnxGraph {
     return name;
   }
 
+  /** Declare a graph input (its name reserved by the caller). */
   input(name: string, dims: readonly Dim[]): void {
-    this.inputs.push(valueInfo(this.reserve(name), dims));
+    this.inputs.push(valueInfo(name, dims));
   }
 
   output(name: string, dims: readonly Dim[]): void {

@@ -66,10 +66,11 @@ export interface RequestOptions {
 
 /** fetch() with the token; resolves to an OK response, else throws ApiError. */
 export async function request(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
-  let token = getToken() ?? (await askToken());
-  for (;;) {
-    if (token === null) throw new ApiError(401, 'No API token: use the "API token" button at the top to enter it.');
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...o.headers };
+  // Without a stored token, try without one first: a service started with --insecure-localhost needs none.
+  let token = getToken();
+  for (let attempt = 0; ; attempt++) {
+    if (token === null && attempt > 0) throw new ApiError(401, 'No API token: use the "API token" button at the top to enter it.');
+    const headers: Record<string, string> = { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...o.headers };
     let body = o.body;
     if (o.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -86,7 +87,7 @@ export async function request(method: string, path: string, o: RequestOptions = 
     const err = await errorOf(res);
     if (res.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
-      token = await askToken('The service refused the token; enter it again.');
+      token = await askToken(token === null ? undefined : 'The service refused the token; enter it again.');
       continue;
     }
     throw err;

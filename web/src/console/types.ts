@@ -1,7 +1,8 @@
-// The API's record shapes. Jobs and metrics come from the server's own modules (type-only imports: nothing of the
+// The API's record shapes. Jobs, metrics and models come from the server's own modules (type-only imports: nothing of the
 // server is bundled); datasets are declared here with the fields the console shows.
 export type { Job, JobSpec, JobStatus, JobVersion, JobWithVersion, Pool } from '../../../src/platform/jobs/model.js';
 export type { Metrics, TestPoint, TrainPoint } from '../../../src/platform/jobs/metrics.js';
+export type { DeploymentInfo, ModelEntry } from '../../../src/platform/models/service.js';
 
 export interface MarketDataset {
   name: string;
