@@ -100,6 +100,9 @@ test('wasm gemm, 2 threads: LeNet shapes and odd sizes take the multithreaded pa
       [false, false, 20, 576, 25], [false, false, 50, 64, 500], [false, true, 50, 500, 64], [true, false, 500, 64, 50],
       [false, true, 64, 500, 800], [true, false, 500, 800, 64], [true, true, 67, 129, 65], [false, false, 257, 17, 65],
       [false, false, 3, 1000, 65], [true, false, 1000, 3, 65],
+      // matrix-vector products (InnerProduct at batch 1), cut into row or column ranges
+      [false, true, 1, 500, 800], [false, false, 1, 800, 500], [true, false, 1, 500, 800], [false, false, 500, 1, 800],
+      [true, false, 800, 1, 500], [true, true, 500, 1, 800],
     ];
     shapes.forEach(([tA, tB, M, N, K], i) => {
       const [alpha, beta] = AB[i % 4]!;

@@ -321,6 +321,81 @@ function scaleRegion(c: usize, ldc: i32, cblk: i32, cbs: i32, i0: i32, i1: i32, 
   }
 }
 
+// sum over k < n of p[k] * q[k * qs] (p contiguous; q with a stride of qs floats).
+function dotStrided(p: usize, q: usize, qs: i32, n: i32): f32 {
+  let k = 0;
+  let s: f32 = 0;
+  if (qs == 1) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (; k + 16 <= n; k += 16) {
+      const o = <usize>k << 2;
+      a0 = madd(v128.load(p + o), v128.load(q + o), a0);
+      a1 = madd(v128.load(p + o, 16), v128.load(q + o, 16), a1);
+      a2 = madd(v128.load(p + o, 32), v128.load(q + o, 32), a2);
+      a3 = madd(v128.load(p + o, 48), v128.load(q + o, 48), a3);
+    }
+    for (; k + 4 <= n; k += 4) a0 = madd(v128.load(p + (<usize>k << 2)), v128.load(q + (<usize>k << 2)), a0);
+    const t = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+    s = f32x4.extract_lane(t, 0) + f32x4.extract_lane(t, 1) + f32x4.extract_lane(t, 2) + f32x4.extract_lane(t, 3);
+  }
+  for (; k < n; k++) s += load<f32>(p + (<usize>k << 2)) * load<f32>(q + (<usize>k * <usize>qs << 2));
+  return s;
+}
+
+// y[0:n] += alpha * x[0:n] (contiguous).
+function axpyRow(alpha: f32, x: usize, y: usize, n: i32): void {
+  const va = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, madd(va, v128.load(x + o), v128.load(y + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
+  }
+}
+
+// C[i0:i1, j0:j1] += alpha op(A) op(B) for M == 1 or N == 1 on plain storage (C already scaled by beta): dot products
+// where the matrix operand's rows run along K, else sums of its rows scaled by the vector's elements.
+function gemv(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, a: usize, b: usize, c: usize, i0: i32,
+  i1: i32, j0: i32, j1: i32, lda: i32, ldb: i32, ldc: i32): void {
+  if (M == 1) {
+    // the vector op(A)[0][k] at a + k * sa; C is one row
+    const sa = transA ? lda : 1;
+    if (transB) {
+      for (let j = j0; j < j1; j++) {
+        const q = c + (<usize>j << 2);
+        store<f32>(q, load<f32>(q) + alpha * dotStrided(b + (<usize>j * <usize>ldb << 2), a, sa, K));
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        axpyRow(alpha * load<f32>(a + (<usize>k * <usize>sa << 2)), b + ((<usize>k * <usize>ldb + <usize>j0) << 2), c + (<usize>j0 << 2), j1 - j0);
+      }
+    }
+    return;
+  }
+  // N == 1: the vector op(B)[k][0] at b + k * sb; C is one column (stride ldc)
+  const sb = transB ? 1 : ldb;
+  if (!transA) {
+    for (let i = i0; i < i1; i++) {
+      const q = c + (<usize>i * <usize>ldc << 2);
+      store<f32>(q, load<f32>(q) + alpha * dotStrided(a + (<usize>i * <usize>lda << 2), b, sb, K));
+    }
+  } else if (ldc == 1) {
+    for (let k = 0; k < K; k++) {
+      axpyRow(alpha * load<f32>(b + (<usize>k * <usize>sb << 2)), a + ((<usize>k * <usize>lda + <usize>i0) << 2), c + (<usize>i0 << 2), i1 - i0);
+    }
+  } else {
+    for (let i = i0; i < i1; i++) {
+      let s: f32 = 0;
+      for (let k = 0; k < K; k++) s += load<f32>(a + ((<usize>k * <usize>lda + <usize>i) << 2)) * load<f32>(b + (<usize>k * <usize>sb << 2));
+      const q = c + (<usize>i * <usize>ldc << 2);
+      store<f32>(q, load<f32>(q) + alpha * s);
+    }
+  }
+}
+
 /**
  * C = alpha op(A) op(B) + beta C restricted to rows [i0, i1) and columns [j0, j1) of C (op(A) is M x K, op(B) is
  * K x N, C is M x N). Threads call it on disjoint regions. work: workFloats() floats private to the caller.
@@ -332,6 +407,9 @@ export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f3
   c: usize, i0: i32, i1: i32, j0: i32, j1: i32, work: usize, lda: i32, ablk: i32, abs: i32, ldb: i32, bblk: i32,
   bbs: i32, ldc: i32, cblk: i32, cbs: i32): void {
   if (i1 <= i0 || j1 <= j0) return;
+  // A matrix-vector product (one row or one column of C) on plain storage: no packing, which would cost as much as
+  // the product itself (e.g. an InnerProduct layer at batch 1).
+  const vector = (M == 1 || N == 1) && ablk == 0 && bblk == 0 && cblk == 0;
   // bblk < 0: B is stored through offset tables, row offsets at ldb and column offsets at bbs (byte pointers)
   const tableB = bblk < 0;
   if (ablk <= 0) ablk = NOBLOCK;
@@ -339,6 +417,10 @@ export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f3
   if (cblk <= 0) cblk = NOBLOCK;
   scaleRegion(c, ldc, cblk, cbs, i0, i1, j0, j1, beta);
   if (alpha == 0 || K == 0) return;
+  if (vector) {
+    gemv(transA, transB, M, N, K, alpha, a, b, c, i0, i1, j0, j1, lda, ldb, ldc);
+    return;
+  }
   const pa = work;
   const pb = work + (<usize>PACK_A_FLOATS << 2);
   const tmp = pb + (<usize>PACK_B_FLOATS << 2);
