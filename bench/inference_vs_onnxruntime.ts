@@ -1,8 +1,10 @@
 // Inference throughput, side by side in one process: tscaffe's Net forward (active backend, default wasm) of Caffe's
 // LeNet deploy net against onnxruntime-node running the same net exported by `tscaffe export_onnx`, on MNIST test
-// images. Both are warmed up, then timed in interleaved rounds; the medians are reported.
+// images. Both are warmed up, then timed in interleaved rounds; the medians are reported. Where Debian's python3-torch
+// is installed (bench/lenet_vs_pytorch.sh installs it), PyTorch 1.13 at its best (OpenBLAS, OPENBLAS_NUM_THREADS=1)
+// is timed the same way right after each batch size (bench/pytorch_lenet.py infer), as a third column.
 // Usage: node dist/bench/inference_vs_onnxruntime.js [batches=1,1000] [rounds=9]
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
@@ -53,12 +55,21 @@ async function rate(fn: (b: number) => Promise<number>, batch: number, reps: num
   return (batch * reps) / ((performance.now() - t) / 1000);
 }
 
+/** PyTorch's images/s at `batch` (median of its rounds), or undefined where python3-torch is missing. */
+function pytorch(batch: number): number | undefined {
+  const mnist = path.dirname(mnistIdxFiles().testImages);
+  const r = spawnSync('/usr/bin/python3', [path.join(root, 'bench/pytorch_lenet.py'), 'infer', String(batch), String(rounds)],
+    { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', MNIST_DIR: mnist } });
+  const m = /images_per_s (\d+)/.exec(r.stdout ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 const b = backend() as { name: string; threads?: number };
 console.log(`tscaffe ${b.name}${b.threads ? ` (${b.threads} threads)` : ''} vs onnxruntime-node ${ort.env.versions.common} ` +
   `(default session options), ${cpus().length} cores, ${rounds} interleaved rounds, medians`);
-console.log('| batch | tscaffe images/s (rounds: min-max) | onnxruntime images/s (min-max) | ratio tscaffe/onnxruntime |');
-console.log('|---|---|---|---|');
+console.log('| batch | tscaffe images/s (rounds: min-max) | onnxruntime images/s (min-max) | ratio tscaffe/onnxruntime | PyTorch images/s | ratio tscaffe/PyTorch |');
+console.log('|---|---|---|---|---|---|');
 for (const batch of batches) {
   // About 0.3 s of work per round for each side.
   const reps = Math.max(1, Math.round(3000 / batch));
@@ -70,7 +81,9 @@ for (const batch of batches) {
   }
   const [mt, mo] = [median(ts), median(ox)];
   const range = (a: number[]) => `${Math.min(...a).toFixed(0)}-${Math.max(...a).toFixed(0)}`;
-  console.log(`| ${batch} | ${mt.toFixed(0)} (${range(ts)}) | ${mo.toFixed(0)} (${range(ox)}) | ${(mt / mo).toFixed(2)} |`);
+  const pt = pytorch(batch);
+  const ptCols = pt ? `${pt} | ${(mt / pt).toFixed(2)}` : 'n/a (no python3-torch) | ';
+  console.log(`| ${batch} | ${mt.toFixed(0)} (${range(ts)}) | ${mo.toFixed(0)} (${range(ox)}) | ${(mt / mo).toFixed(2)} | ${ptCols} |`);
 }
 await session.release();
 await net.close();

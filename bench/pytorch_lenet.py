@@ -80,7 +80,24 @@ def test(net, tdata):
     return correct / 10000
 
 mode = sys.argv[1]
-if mode == 'step':
+if mode == 'infer':
+    # Inference throughput (images/s) at a batch size: eval mode, no_grad, softmax output; median of rounds of ~3000 images.
+    bs = int(sys.argv[2])
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 9
+    net = LeNet().eval()
+    x = test_x[:bs].reshape(bs, 1, 28, 28)
+    reps = max(1, round(3000 / bs))
+    rates = []
+    with torch.no_grad():
+        for _ in range(max(2, reps)):
+            F.softmax(net(x), 1)
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(reps):
+                F.softmax(net(x), 1)
+            rates.append(bs * reps / (time.perf_counter() - t))
+    print(f'images_per_s {sorted(rates)[len(rates) // 2]:.0f}')
+elif mode == 'step':
     bs = int(sys.argv[2])
     net, opt, sched, data = make(bs)
     for _ in range(5):
