@@ -12,7 +12,10 @@ cp "$corpus/lenet_solver.prototxt" "$corpus/lenet_train_test.prototxt" "$work/ex
 node "$here/bin/tscaffe.js" data mnist "$work/examples/mnist" 2>/dev/null
 cd "$work"
 start=$(date +%s.%N)
-node "$here/bin/tscaffe.js" train -solver examples/mnist/lenet_solver.prototxt "$@" > train.log 2>&1
+# Debian's `time` (when installed) records the peak resident memory too.
+timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "max RSS: %M KB" -o rss.txt)
+"${timer[@]}" node "$here/bin/tscaffe.js" train -solver examples/mnist/lenet_solver.prototxt "$@" > train.log 2>&1
 end=$(date +%s.%N)
 echo "backend: ${TSCAFFE_BACKEND:-default}; wall: $(echo "$end - $start" | bc)"
 grep "Test net output" train.log | tail -2
+[ -f rss.txt ] && cat rss.txt || true
