@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, scratchDir, vector } from './helpers.js';
+import { digit, pngOf } from './inference_helpers.js';
 
 const bin = path.join(repoRoot, 'bin/tscaffe.js');
 function tscaffe(args: string[], cwd = scratchDir()) {
@@ -24,6 +25,17 @@ test('`tscaffe example mnist` writes the LMDBs and the seed\'s prototxt files, t
   assert.match(net, /source: ".*ex\/mnist_train_lmdb"/);
   assert.match(r.stderr, /Iteration 0, Testing net \(#0\)/);
   assert.match(r.stderr, /Optimization Done\./);
+  // The command it prints to recognize a digit with the model works as printed.
+  const recognize = /Recognize a digit image: tscaffe (.*)/.exec(r.stdout)![1]!.split(' ');
+  writeFileSync(path.join(dir, 'digit.png'), pngOf(digit(0), 28, 28));
+  const c = tscaffe(recognize, dir);
+  assert.equal(c.code, 0, c.stderr.slice(-2000));
+  const [file, ...pairs] = c.stdout.trim().split(' ');
+  assert.equal(file, 'digit.png');
+  assert.equal(pairs.length, 10, c.stdout); // top 5: class, probability
+  const probs = pairs.filter((_, i) => i % 2 === 1).map(Number);
+  assert.ok(probs.every((p, i) => p >= 0 && (i === 0 || p <= probs[i - 1]!)) && probs.reduce((a, b) => a + b) <= 1.0001, c.stdout);
+  assert.ok(pairs.filter((_, i) => i % 2 === 0).every((k) => /^[0-9]$/.test(k)), c.stdout);
 });
 
 test('bad input: one line naming the file and the problem, non-zero exit, nothing half-written', () => {

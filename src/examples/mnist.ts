@@ -159,6 +159,7 @@ export interface MnistExampleResult {
   loss: number | undefined;
   model: string | undefined;
   solverFile: string;
+  netFile: string;
 }
 
 export async function runMnistExample(dir: string, o: MnistExampleOptions = {}): Promise<MnistExampleResult> {
@@ -193,7 +194,7 @@ export async function runMnistExample(dir: string, o: MnistExampleOptions = {}):
   } finally {
     signals.dispose();
   }
-  return { accuracy, loss, model, solverFile };
+  return { accuracy, loss, model, solverFile, netFile };
 }
 
 export const exampleCommand: Command = {
@@ -220,6 +221,7 @@ export const exampleCommand: Command = {
     process.stdout.write(`Test accuracy: ${acc}${r.loss !== undefined ? ` (loss ${r.loss.toFixed(4)})` : ''}\n`);
     process.stdout.write(`Model: ${r.model ?? '(no snapshot written)'}\n`);
     process.stdout.write(`Solver: ${r.solverFile} (train again with: tscaffe train -solver ${r.solverFile})\n`);
+    if (r.model) process.stdout.write(`Recognize a digit image: tscaffe classify -model ${r.netFile} -weights ${r.model} digit.png\n`);
     return 0;
   },
 };
