@@ -8,7 +8,7 @@ import { Solver } from '../src/solver/solver.js';
 import { LearningRate } from '../src/solver/lr_policy.js';
 import { parseTextProto } from '../src/proto/textformat.js';
 import type { SolverParameter } from '../src/proto/types.generated.js';
-import { setQuiet } from '../src/util/log.js';
+import { setLogSink, setQuiet } from '../src/util/log.js';
 import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 import { scratchDir } from './helpers.js';
 import '../src/backend/all.js';
@@ -136,4 +136,36 @@ test('iter_size 2 at batch 32 takes the same step as batch 64; clip_gradients ca
   clipped.net.learnableParams.forEach((p, i) => p.data.forEach((v, k) => { sq += (v - before[i]![k]!) ** 2; }));
   assert.ok(Math.abs(Math.sqrt(sq) - 0.01) < 1e-4, `step norm ${Math.sqrt(sq)}`);
   await clipped.close();
+});
+
+test('debug_info: on display iterations, Caffe\'s per-layer [Forward]/[Backward] lines with mean absolute values', async () => {
+  const lines: string[] = [];
+  const sp = solverParam('base_lr: 0.01 lr_policy: "fixed" debug_info: true', 3);
+  sp.display = 2;
+  const s = await Solver.create(sp);
+  setQuiet(false);
+  const prev = setLogSink({ write: (l) => void lines.push(l.trimEnd()) });
+  try {
+    await s.step(1); // iteration 0: displayed
+    const net = s.net;
+    const mean = (a: Float32Array) => a.reduce((x, v) => x + Math.abs(v), 0) / a.length;
+    // the values logged are those of the blobs after the pass (the update changes params, not tops or bottom diffs)
+    const logged = (re: RegExp) => Number(re.exec(lines.join('\n'))?.[1]);
+    const ip2 = net.blobByName('ip2')!;
+    assert.ok(Math.abs(logged(/\[Forward\] Layer ip2, top blob ip2 data: (\S+)/) - mean(ip2.data)) <= 1e-5 * mean(ip2.data));
+    assert.ok(Math.abs(logged(/\[Backward\] Layer relu, bottom blob ip1 diff: (\S+)/) - mean(net.blobByName('ip1')!.diff)) <= 1e-5 * mean(net.blobByName('ip1')!.diff));
+    assert.match(lines.join('\n'), /\[Forward\] Layer ip1, param blob 0 data: \S+\n.*\[Forward\] Layer ip1, param blob 1 data: /);
+    assert.match(lines.join('\n'), /\[Backward\] Layer ip1, param blob 1 diff: [\d.e-]+/);
+    // the data layer's bottoms need no backward: no line for them; the norms line is an E line like Caffe's
+    assert.ok(!lines.some((l) => /\[Backward\] Layer d,/.test(l)));
+    assert.ok(lines.some((l) => /^E\d{8} .*\]\s+\[Backward\] All net params \(data, diff\): L1 norm = \([\d.e+-]+, [\d.e+-]+\); L2 norm = \(/.test(l)));
+    const count = lines.filter((l) => l.includes('[Forward]')).length;
+    lines.length = 0;
+    await s.step(1); // iteration 1: not displayed, no debug lines
+    assert.ok(count > 0 && !lines.some((l) => l.includes('[Forward]') || l.includes('[Backward]')));
+  } finally {
+    setLogSink(prev);
+    setQuiet(true);
+    await s.close();
+  }
 });

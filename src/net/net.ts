@@ -1,6 +1,7 @@
 // Net: a DAG of layers built from a NetParameter exactly as Caffe's Net::Init builds it: state filtering, split
 // insertion, in-place layers, loss weights, parameter sharing by name, lr/decay multipliers, and backward only where
 // a loss depends on it.
+import { backwardDebugInfo, forwardDebugInfo, paramsDebugInfo } from './debug_info.js';
 import type { LayerParameter, NetParameter, NetState, ParamSpec } from '../proto/types.generated.js';
 import { createMessage, decodeMessage, encodeMessage, has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
@@ -44,12 +45,17 @@ export class Net {
   inputBlobIndices: number[] = [];
   outputBlobIndices: number[] = [];
   blobLossWeights: number[] = [];
+  /** Per layer, the net ids (indices into `params`) of its parameter blobs. */
+  paramIds: number[][] = [];
+  /** Caffe's debug_info: log the mean absolute value of every top, bottom diff and parameter at each pass (debug_info.ts). */
+  debugInfo: boolean;
   private readonly verbose: boolean;
 
   private constructor(param: NetParameter, opts: NetOptions) {
     this.name = param.name ?? '';
     this.phase = param.state?.phase ?? 1;
     this.verbose = opts.verbose ?? true;
+    this.debugInfo = param.debug_info ?? false;
   }
 
   /** Build a net; `phase` (0 TRAIN, 1 TEST), `level` and `stages` override the NetParameter's state when given. */
@@ -161,6 +167,7 @@ export class Net {
         throw new Error(`Too many params specified for layer '${lname}' (${specs.length} param specs, ${layer.blobs.length} parameter blobs)`);
       }
       layer.paramPropagateDown = layer.blobs.map(() => true);
+      this.paramIds.push(layer.blobs.map((_, pi) => this.params.length + pi));
       layer.blobs.forEach((blob, pi) => {
         const spec = paramOf<ParamSpec>('ParamSpec', specs[pi]);
         const lr = spec.lr_mult ?? 1;
@@ -278,6 +285,7 @@ export class Net {
     let loss = 0;
     for (let i = start; i <= end; i++) {
       loss += this.layers[i]!.forwardWithLoss(this.bottomVecs[i]!, this.topVecs[i]!);
+      if (this.debugInfo) forwardDebugInfo(this, i);
     }
     return loss;
   }
@@ -290,8 +298,11 @@ export class Net {
 
   backward(): void {
     for (let i = this.layers.length - 1; i >= 0; i--) {
-      if (this.layerNeedBackward[i]) this.layers[i]!.backward(this.topVecs[i]!, this.bottomNeedBackward[i]!, this.bottomVecs[i]!);
+      if (!this.layerNeedBackward[i]) continue;
+      this.layers[i]!.backward(this.topVecs[i]!, this.bottomNeedBackward[i]!, this.bottomVecs[i]!);
+      if (this.debugInfo) backwardDebugInfo(this, i);
     }
+    if (this.debugInfo) paramsDebugInfo(this);
   }
 
   async forwardBackward(): Promise<number> {

@@ -197,6 +197,8 @@ export class Solver {
         if (this.requestedEarlyExit) break;
       }
       const doDisplay = display > 0 && this.iter % display === 0;
+      // Caffe: per-layer debug output on the display iterations only
+      this.net.debugInfo = doDisplay && (p.debug_info ?? false);
       let loss = 0;
       for (let i = 0; i < iterSize; i++) loss += await this.net.forwardBackward();
       loss /= iterSize;
