@@ -24,8 +24,8 @@ const TEST = 1;
 
 /** Nets that cannot run here, with the reason. */
 const SKIPPED: Record<string, string> = {
-  'finetune_flickr_style_train_val.prototxt': 'ImageData layer: reads image files listed in a text file',
-  'imagenet_val.prototxt': 'ImageData layer: reads image files listed in a text file',
+  'finetune_flickr_style_train_val.prototxt': 'ImageData layer over the Flickr Style images and ImageNet mean, which are not here (the layer itself: test/image_data.test.ts)',
+  'imagenet_val.prototxt': 'ImageData layer over ImageNet images and mean, which are not here (the layer itself: test/image_data.test.ts)',
   'pascal_finetune_trainval_test.prototxt': 'WindowData layer: reads image files and window files',
   'hdf5_classification_train_val.prototxt': 'HDF5Data layer',
   'nonlinear_auto_test.prototxt': 'HDF5Data layer',

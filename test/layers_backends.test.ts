@@ -4,6 +4,8 @@
 // and parameter gradient compared element-wise. A registered type without a case here fails the coverage test.
 // File-based sources: Data has a case on a copy of the test LMDB; ImageData, WindowData, HDF5Data, MemoryData and
 // Python are not registered layers in tscaffe, so the coverage test will ask for a case if one is added.
+import { writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -174,14 +176,24 @@ const CASES: Case[] = [
   { proto: 'type: "DummyData" dummy_data_param { shape { dim: 3 dim: 5 dim: 7 } shape { dim: 9 } data_filler { type: "gaussian" std: 2 } data_filler { type: "constant" value: 0.5 } }', bottoms: () => [], tops: 2 },
   { proto: 'type: "Parameter" parameter_param { shape { dim: 5 dim: 7 } }', bottoms: () => [], params: [-1, 1] },
   { proto: 'type: "Data" phase: TEST data_param { source: "$LMDB" batch_size: 3 backend: LMDB } transform_param { crop_size: 11 scale: 0.0039 mean_value: 33 }', bottoms: () => [], tops: 2 },
+  { proto: 'type: "ImageData" phase: TEST image_data_param { source: "$IMAGES" batch_size: 3 new_height: 9 new_width: 7 } transform_param { crop_size: 5 scale: 0.0039 mean_value: 33 mean_value: 40 mean_value: 50 }', bottoms: () => [], tops: 2 },
 ];
 
 const typeOf = (c: Case) => /type: "(\w+)"/.exec(c.proto)![1]!;
 
 let lmdb = '';
+let images = '';
 before(() => {
   setQuiet(true);
   lmdb = copyVector('mnist_test64_lmdb');
+  // four small colour PNGs for the ImageData case
+  for (let k = 0; k < 4; k++) {
+    const png = new PNG({ width: 11, height: 6 });
+    for (let i = 0; i < png.data.length; i++) png.data[i] = i % 4 === 3 ? 255 : (i * 37 + k * 11) % 256;
+    writeFileSync(path.join(path.dirname(lmdb), `img${k}.png`), PNG.sync.write(png, { colorType: 2 }));
+  }
+  images = path.join(path.dirname(lmdb), 'images.txt');
+  writeFileSync(images, [0, 1, 2, 3].map((k) => `${path.join(path.dirname(lmdb), `img${k}.png`)} ${k}`).join('\n'));
 });
 after(() => removeDir(path.dirname(lmdb))); // the scratch folder copyVector made
 
@@ -211,7 +223,7 @@ async function runCase(c: Case, be: Backend): Promise<Result[]> {
   try {
     seed = 12345;
     setRandomSeed(1701); // fillers
-    const layer = createLayer(parseTextProto<LayerParameter>(`name: "l" ${c.proto.replace('$LMDB', lmdb)}`, 'LayerParameter'));
+    const layer = createLayer(parseTextProto<LayerParameter>(`name: "l" ${c.proto.replace('$LMDB', lmdb).replace('$IMAGES', images)}`, 'LayerParameter'));
     await layer.init();
     try {
       const specs = c.bottoms(N);

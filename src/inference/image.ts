@@ -107,9 +107,9 @@ export function readImageFile(file: string): DecodedImage {
  * with pixel centres aligned (OpenCV's INTER_LINEAR); shrinking: the average over the covered source area (OpenCV's
  * INTER_AREA), so thin strokes of a large drawing survive the reduction to e.g. 28x28.
  */
-function axisWeights(src: number, dst: number): { idx: Int32Array; w: Float32Array; taps: number } {
+function axisWeights(src: number, dst: number, linear: boolean): { idx: Int32Array; w: Float32Array; taps: number } {
   const scale = src / dst;
-  if (scale <= 1) {
+  if (scale <= 1 || linear) {
     const idx = new Int32Array(dst * 2), w = new Float32Array(dst * 2);
     for (let d = 0; d < dst; d++) {
       let s = (d + 0.5) * scale - 0.5;
@@ -139,9 +139,11 @@ function axisWeights(src: number, dst: number): { idx: Int32Array; w: Float32Arr
 
 /**
  * The image as a C x H x W float array of 0-255 values: C = 1 (grey) or 3 (B, G, R: Caffe's order), resized to
- * H x W. `out` (length C*H*W) is written when given.
+ * H x W. `out` (length C*H*W) is written when given. `linear`: bilinear when shrinking too (OpenCV's default
+ * INTER_LINEAR, what Caffe's ImageData layer resizes with) instead of area averaging.
  */
-export function imageToPlanar(img: DecodedImage, channels: number, height: number, width: number, out?: Float32Array): Float32Array {
+export function imageToPlanar(img: DecodedImage, channels: number, height: number, width: number, out?: Float32Array,
+  linear = false): Float32Array {
   if (channels !== 1 && channels !== 3) throw new ImageError(`the net takes ${channels}-channel input; images give 1 (grey) or 3 (colour) channels`);
   const { width: sw, height: sh, rgb } = img;
   const n = sw * sh;
@@ -165,7 +167,7 @@ export function imageToPlanar(img: DecodedImage, channels: number, height: numbe
     planes.forEach((p, c) => dst.set(p, c * n));
     return dst;
   }
-  const wx = axisWeights(sw, width), wy = axisWeights(sh, height);
+  const wx = axisWeights(sw, width, linear), wy = axisWeights(sh, height, linear);
   const tmp = new Float32Array(sh * width);
   planes.forEach((p, c) => {
     // Horizontal pass into tmp (sh x width), then vertical into the output plane.

@@ -1,4 +1,5 @@
-// Importing this module registers every layer type: the portable ones (portable.ts) and the two that read files.
+// Importing this module registers every layer type: the portable ones (portable.ts) and those that read files.
 import './portable.js';
 import './data.js';
+import './image_data.js';
 import './infogain_loss.js';
