@@ -3,11 +3,13 @@
 // the shape the data would have; batch sizes shrink to 1 or 2. Deploy nets get random weights and force_backward.
 // The ImageNet-size nets (AlexNet, CaffeNet, R-CNN, Flickr style, GoogLeNet: seconds per pass with the TS backend) run
 // forward and backward in their TRAIN phase only; their other phases and deploy versions are built and their output
-// shapes checked. TSCAFFE_CORPUS_FULL=1 runs forward and backward everywhere (about 80 s with the TS backend on one core,
+// shapes checked. HDF5Data layers read a small synthesized .h5 file (their sources are not here either). TSCAFFE_CORPUS_FULL=1 runs forward and backward everywhere (about 80 s with the TS backend on one core,
 // against 25 s by default).
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadHdf5, writeFloatDataset, writeHdf5Atomic } from '../src/io/hdf5.js';
 import { Net } from '../src/net/net.js';
 import { createMessage } from '../src/proto/caffe.js';
 import { readNetParamsFromTextFile } from '../src/proto/upgrade.js';
@@ -15,7 +17,7 @@ import type { LayerParameter, NetParameter } from '../src/proto/types.generated.
 import { setRandomSeed } from '../src/util/rng.js';
 import { setQuiet } from '../src/util/log.js';
 import '../src/backend/all.js';
-import { vector } from './helpers.js';
+import { removeDir, scratchDir, vector } from './helpers.js';
 
 setQuiet(true);
 
@@ -27,10 +29,6 @@ const SKIPPED: Record<string, string> = {
   'finetune_flickr_style_train_val.prototxt': 'ImageData layer over the Flickr Style images and ImageNet mean, which are not here (the layer itself: test/image_data.test.ts)',
   'imagenet_val.prototxt': 'ImageData layer over ImageNet images and mean, which are not here (the layer itself: test/image_data.test.ts)',
   'pascal_finetune_trainval_test.prototxt': 'WindowData layer: reads image files and window files',
-  'hdf5_classification_train_val.prototxt': 'HDF5Data layer',
-  'nonlinear_auto_test.prototxt': 'HDF5Data layer',
-  'nonlinear_auto_train.prototxt': 'HDF5Data layer',
-  'nonlinear_train_val.prototxt': 'HDF5Data layer',
   'linreg.prototxt': 'Python layer (the loss is a PythonLayer)',
 };
 
@@ -100,7 +98,34 @@ const CASES: Record<string, Case> = {
     ],
   },
   'bvlc_googlenet_deploy.prototxt': deploy({ prob: [1, 1000] }, true),
+  // HDF5Data nets: their layers read a synthesized file of the examples/hdf5_classification shape (see hdf5Source).
+  'hdf5_classification_train_val.prototxt': trainTest(2),
+  'nonlinear_train_val.prototxt': trainTest(2),
+  'nonlinear_auto_train.prototxt': { batch: 2, runs: [{ phase: TRAIN, outputs: { accuracy: scalar, loss: scalar } }] },
+  'nonlinear_auto_test.prototxt': { batch: 2, runs: [{ phase: TEST, outputs: { accuracy: scalar, loss: scalar } }] },
 };
+
+/**
+ * A file list for HDF5Data layers: one .h5 file shaped like examples/hdf5_classification's (4 features per item, labels
+ * 0/1, as its notebook writes them), made once in a scratch folder.
+ */
+let h5List = '';
+async function hdf5Source(): Promise<string> {
+  if (h5List) return h5List;
+  await loadHdf5();
+  const dir = scratchDir('tscaffe-corpus-h5-');
+  const n = 8;
+  const data = new Float32Array(n * 4), label = new Float32Array(n);
+  fill(data, 41, -2, 2);
+  fill(label, 42, 0, 2, true);
+  writeHdf5Atomic(path.join(dir, 'train.h5'), (f) => {
+    writeFloatDataset(f, 'data', [n, 4], data);
+    writeFloatDataset(f, 'label', [n], label);
+  });
+  writeFileSync(path.join(dir, 'list.txt'), `${path.join(dir, 'train.h5')}\n`);
+  return (h5List = path.join(dir, 'list.txt'));
+}
+after(() => { if (h5List) removeDir(path.dirname(h5List)); });
 
 /** The shape one item of a Data layer's source would have, and the number of label classes. */
 function dataOf(lp: LayerParameter): { dims: number[]; classes: number } {
@@ -115,12 +140,18 @@ function dataOf(lp: LayerParameter): { dims: number[]; classes: number } {
 }
 
 /**
- * Replace Data layers by Input layers (same name, tops and include rules), shrink the batch, and return the label
- * blobs with their class counts.
+ * Replace Data layers by Input layers (same name, tops and include rules), point HDF5Data layers at a synthesized file,
+ * shrink the batch, and return the label blobs with their class counts.
  */
-function prepare(net: NetParameter, c: Case): Map<string, number> {
+async function prepare(net: NetParameter, c: Case): Promise<Map<string, number>> {
   const labels = new Map<string, number>();
+  const h5 = (net.layer ?? []).some((lp) => lp.type === 'HDF5Data') ? await hdf5Source() : '';
   net.layer = (net.layer ?? []).map((lp) => {
+    if (lp.type === 'HDF5Data') {
+      lp.hdf5_data_param = { ...lp.hdf5_data_param, source: h5, batch_size: c.batch };
+      labels.set(lp.top![1]!, 2); // read from the file, not filled: marks the net as not a deploy net
+      return lp;
+    }
     if (lp.type === 'Input') {
       for (const s of lp.input_param?.shape ?? []) {
         const dim = s.dim!;
@@ -190,7 +221,7 @@ for (const file of netFiles) {
     const passes = FULL || !c.heavy || run.phase === TRAIN;
     test(`corpus: ${what}: ${passes ? 'forward and backward' : 'build, output shapes'}`, async () => {
       const param = readNetParamsFromTextFile<NetParameter>(`${corpusDir}/${file}`);
-      const labels = prepare(param, c);
+      const labels = await prepare(param, c);
       // Only shapes are checked without passes: skip the (slow) random filling of the big weight blobs.
       if (!passes) for (const lp of param.layer ?? []) for (const fp of [lp.convolution_param, lp.inner_product_param]) if (fp) { delete fp.weight_filler; delete fp.bias_filler; }
       const isDeploy = labels.size === 0;

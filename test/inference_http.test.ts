@@ -273,6 +273,14 @@ describe('the platform models API', { timeout: 120_000 }, () => {
     const [want] = await local.classify([pngOf(digit(4), 28, 28)]);
     assert.deepEqual((await c.predict(dep.id, pngOf(digit(4), 28, 28))).probabilities, want!.probabilities);
     await c.deleteDeployment(dep.id);
+    // HDF5 weights (snapshot_format: HDF5): Caffe's own .caffemodel.h5 of the same run gives the same answers
+    await store.putBuffer('work', 'h5-out/final/deploy.prototxt', printTextProto(d.net, 'NetParameter'));
+    await store.putBuffer('work', 'h5-out/final/lenet_iter_100.caffemodel.h5', readFileSync(vector('hdf5', 'lenet_iter_100.caffemodel.h5')));
+    const h5job = job('h5', spec({ code: 's3://work/scripts/', boot: 'train.js', output: 's3://work/h5-out/' }), 'succeeded');
+    assert.equal((await c.listModels()).models.find((x) => x.jobId === h5job)!.iteration, 100);
+    const h5dep = await c.deployModel(h5job);
+    assert.deepEqual((await c.predict(h5dep.id, pngOf(digit(4), 28, 28))).probabilities, want!.probabilities);
+    await c.deleteDeployment(h5dep.id);
     await assert.rejects(c.deployModel(id, 2), /409: job .* v2 is failed: only a succeeded job's model can be deployed/);
     await assert.rejects(c.deployModel(id, 3), /404: job .* v3 does not exist/);
   });

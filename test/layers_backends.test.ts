@@ -2,8 +2,9 @@
 // both SIMD builds; two threads with large GEMMs always split): the same prototxt, seeded inputs, weights and top
 // gradients, on odd sizes (N=3 then N=2 after a reshape, C=5, H=7, W=9), and every top, bottom gradient, parameter
 // and parameter gradient compared element-wise. A registered type without a case here fails the coverage test.
-// File-based sources: Data has a case on a copy of the test LMDB; ImageData, WindowData, HDF5Data, MemoryData and
-// Python are not registered layers in tscaffe, so the coverage test will ask for a case if one is added.
+// File-based sources: Data reads a copy of the test LMDB, ImageData and HDF5Data files written in `before`; HDF5Output
+// writes a scratch file. WindowData, MemoryData and Python are not registered layers in tscaffe, so the coverage test
+// will ask for a case if one is added.
 import { writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { test, before, after } from 'node:test';
@@ -18,6 +19,7 @@ import { parseTextProto } from '../src/proto/textformat.js';
 import type { LayerParameter } from '../src/proto/types.generated.js';
 import { setQuiet } from '../src/util/log.js';
 import { setRandomSeed } from '../src/util/rng.js';
+import { loadHdf5, writeFloatDataset, writeHdf5Atomic } from '../src/io/hdf5.js';
 import { copyVector, removeDir } from './helpers.js';
 
 /** How a bottom is filled: uniform in [-1, 1), in [0.5, 2), in [0, 1), 0/1, or integer labels in [0, classes). */
@@ -177,13 +179,16 @@ const CASES: Case[] = [
   { proto: 'type: "Parameter" parameter_param { shape { dim: 5 dim: 7 } }', bottoms: () => [], params: [-1, 1] },
   { proto: 'type: "Data" phase: TEST data_param { source: "$LMDB" batch_size: 3 backend: LMDB } transform_param { crop_size: 11 scale: 0.0039 mean_value: 33 }', bottoms: () => [], tops: 2 },
   { proto: 'type: "ImageData" phase: TEST image_data_param { source: "$IMAGES" batch_size: 3 new_height: 9 new_width: 7 } transform_param { crop_size: 5 scale: 0.0039 mean_value: 33 mean_value: 40 mean_value: 50 }', bottoms: () => [], tops: 2 },
+  { proto: 'type: "HDF5Data" top: "data" top: "label" hdf5_data_param { source: "$HDF5" batch_size: 3 }', bottoms: () => [], tops: 2 },
+  { proto: 'type: "HDF5Output" bottom: "d" bottom: "l" hdf5_output_param { file_name: "$H5OUT" }', bottoms: (n) => [u(n, C, H), lab(C, n)], tops: 0, noBackward: true },
 ];
 
 const typeOf = (c: Case) => /type: "(\w+)"/.exec(c.proto)![1]!;
 
 let lmdb = '';
 let images = '';
-before(() => {
+let h5list = '';
+before(async () => {
   setQuiet(true);
   lmdb = copyVector('mnist_test64_lmdb');
   // four small colour PNGs for the ImageData case
@@ -194,6 +199,18 @@ before(() => {
   }
   images = path.join(path.dirname(lmdb), 'images.txt');
   writeFileSync(images, [0, 1, 2, 3].map((k) => `${path.join(path.dirname(lmdb), `img${k}.png`)} ${k}`).join('\n'));
+  // two HDF5 files of 2 and 3 items (5 x 7 each) for the HDF5Data case: its batches of 3 cross files and wrap around
+  await loadHdf5();
+  const h5 = (k: number, n: number) => {
+    const file = path.join(path.dirname(lmdb), `d${k}.h5`);
+    writeHdf5Atomic(file, (f) => {
+      writeFloatDataset(f, 'data', [n, 5, 7], Float32Array.from({ length: n * 35 }, (_, i) => Math.sin(i + 100 * k)));
+      writeFloatDataset(f, 'label', [n], Float32Array.from({ length: n }, (_, i) => i + 10 * k));
+    });
+    return file;
+  };
+  h5list = path.join(path.dirname(lmdb), 'h5list.txt');
+  writeFileSync(h5list, `${h5(0, 2)}\n${h5(1, 3)}\n`);
 });
 after(() => removeDir(path.dirname(lmdb))); // the scratch folder copyVector made
 
@@ -223,7 +240,7 @@ async function runCase(c: Case, be: Backend): Promise<Result[]> {
   try {
     seed = 12345;
     setRandomSeed(1701); // fillers
-    const layer = createLayer(parseTextProto<LayerParameter>(`name: "l" ${c.proto.replace('$LMDB', lmdb).replace('$IMAGES', images)}`, 'LayerParameter'));
+    const layer = createLayer(parseTextProto<LayerParameter>(`name: "l" ${c.proto.replace('$LMDB', lmdb).replace('$IMAGES', images).replace('$HDF5', h5list).replace('$H5OUT', path.join(path.dirname(lmdb), 'out.h5'))}`, 'LayerParameter'));
     await layer.init();
     try {
       const specs = c.bottoms(N);
@@ -294,7 +311,7 @@ const wasmPlain = createWasmBackend({ threads: 1, simd: 'simd' });
 const wasm2 = createWasmBackend({ threads: 2, adaptive: false });
 const WASMS: Array<[string, WasmBackend]> = [['wasm 1 thread', wasm1], ['wasm simd128 1 thread', wasmPlain], ['wasm 2 threads', wasm2]];
 
-test('every registered layer type has a case (file-based sources other than Data are not registered)', () => {
+test('every registered layer type has a case', () => {
   const covered = new Set(CASES.map(typeOf));
   const missing = layerTypes().filter((t) => !covered.has(t));
   assert.deepEqual(missing, [], `registered layer types without a case in test/layers_backends.test.ts: ${missing.join(', ')}`);

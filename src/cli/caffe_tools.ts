@@ -1,13 +1,14 @@
 // `tscaffe train | test | time | device_query`: Caffe's `caffe` tool with its flags and log lines.
 import type { NetParameter, SolverParameter } from '../proto/types.generated.js';
 import { readNetParamsFromTextFile, readSolverParamsFromTextFile } from '../proto/upgrade.js';
-import { readProtoBinary } from '../proto/io.js';
+import { copyTrainedLayersFromFile } from '../net/weights.js';
 import { has } from '../proto/caffe.js';
 import { Net } from '../net/net.js';
 import { Solver, type SolverAction } from '../solver/solver.js';
 import { backend } from '../backend/backend.js';
 
 import '../backend/all.js';
+import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import type { Command } from './command.js';
@@ -101,7 +102,7 @@ export const trainCommand: Command = {
 async function loadNet(model: string, phase: number, level: number, stages: string[], weights?: string): Promise<Net> {
   const np = readNetParamsFromTextFile<NetParameter>(model);
   const net = await Net.create(np, phase, {}, level, stages);
-  if (weights) for (const w of weights.split(',')) net.copyTrainedLayersFrom(readProtoBinary<NetParameter>(w, 'NetParameter'), w);
+  if (weights) for (const w of weights.split(',')) await copyTrainedLayersFromFile(net, w);
   return net;
 }
 
@@ -224,7 +225,10 @@ export const deviceQueryCommand: Command = {
   async run() {
     const l = logger('caffe.cpp:129');
     l.info('Querying GPUs');
-    l.warn('No GPU adapter: this build of tscaffe has no GPU backend yet; training runs on the CPU.');
+    const adapters = await findGpuAdapters();
+    if (adapters.length === 0) l.warn('No WebGPU adapter found (no GPU, or no driver for one).');
+    for (const a of adapters) l.info(formatAdapter(a.description));
+    l.warn('This build of tscaffe has no GPU training backend yet; training runs on the CPU.');
     l.info(`CPU backend: ${backend().name}`);
     return 0;
   },

@@ -8,9 +8,9 @@
 // batch reuses the blobs.
 import path from 'node:path';
 import type { NetParameter } from '../proto/types.generated.js';
-import { readProtoBinary } from '../proto/io.js';
 import { readNetParamsFromTextFile, readTextFile } from '../proto/upgrade.js';
 import { Net } from '../net/net.js';
+import { copyTrainedLayersFromFile } from '../net/weights.js';
 import type { Blob } from '../blob/blob.js';
 import { deriveDeployNet, type DeployNet, type DeployOptions } from './deploy.js';
 import { Preprocessor, type PreprocessDescription, type PreprocessOptions } from './preprocess.js';
@@ -119,10 +119,10 @@ export class Classifier {
     const shape = deploy.inputShape;
     if (shape.length !== 4) throw new ClassifierError(`the input '${deploy.input}' has shape [${shape.join(', ')}]; an image input is N x C x H x W`);
     const pre = new Preprocessor(shape.slice(1), deploy.transform, { ...o, baseDirs });
-    const weights = typeof o.weights === 'string' ? readProtoBinary<NetParameter>(o.weights, 'NetParameter') : o.weights;
     const net = await Net.create(deploy.net, 1, { verbose: false });
     try {
-      net.copyTrainedLayersFrom(weights, typeof o.weights === 'string' ? o.weights : 'weights');
+      if (typeof o.weights === 'string') await copyTrainedLayersFromFile(net, o.weights);
+      else net.copyTrainedLayersFrom(o.weights, 'weights');
       return new Classifier(net, deploy, pre, o);
     } catch (e) {
       await net.close();

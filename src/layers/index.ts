@@ -3,3 +3,5 @@ import './portable.js';
 import './data.js';
 import './image_data.js';
 import './infogain_loss.js';
+import './hdf5_data.js';
+import './hdf5_output.js';

@@ -49,7 +49,7 @@ export class Net {
   paramIds: number[][] = [];
   /** Caffe's debug_info: log the mean absolute value of every top, bottom diff and parameter at each pass (debug_info.ts). */
   debugInfo: boolean;
-  private readonly verbose: boolean;
+  readonly verbose: boolean;
 
   private constructor(param: NetParameter, opts: NetOptions) {
     this.name = param.name ?? '';

@@ -13,6 +13,9 @@ import { fmtG } from '../util/format.js';
 import { setRandomSeed } from '../util/rng.js';
 import { LearningRate } from './lr_policy.js';
 import { createUpdateRule, type UpdateRule } from './updates.js';
+import { loadHdf5 } from '../io/hdf5.js';
+import { copyTrainedLayersFromFile, copyTrainedLayersFromHDF5, isHdf5File, netToHDF5 } from '../net/weights.js';
+import { readSolverStateHDF5, writeSolverStateHDF5 } from './hdf5_snapshot.js';
 
 const f = Math.fround;
 const logS = logger('solver.cpp:239');
@@ -105,7 +108,9 @@ export class Solver {
     mergeState(state, p.train_state);
     const np = createMessage<NetParameter>('NetParameter', { ...netParam, state });
     this.net = await Net.create(np, undefined, { verbose: this.opts.verbose });
-    for (const w of p.weights ?? []) this.loadWeights(this.net, w);
+    for (const w of p.weights ?? []) await this.loadWeights(this.net, w);
+    // HDF5 snapshots are written from the (synchronous) snapshot(): load the library up front.
+    if (p.snapshot_format === 0) await loadHdf5();
   }
 
   private async initTestNets(): Promise<void> {
@@ -137,16 +142,13 @@ export class Solver {
       mergeState(state, states[i]);
       const np = createMessage<NetParameter>('NetParameter', { ...netParam, state });
       const net = await Net.create(np, undefined, { verbose: this.opts.verbose });
-      for (const w of p.weights ?? []) this.loadWeights(net, w);
+      for (const w of p.weights ?? []) await this.loadWeights(net, w);
       this.testNets.push(net);
     }
   }
 
-  private loadWeights(net: Net, files: string): void {
-    for (const file of files.split(',')) {
-      const trained = readProtoBinary<NetParameter>(file, 'NetParameter');
-      net.copyTrainedLayersFrom(trained, file);
-    }
+  private async loadWeights(net: Net, files: string): Promise<void> {
+    for (const file of files.split(',')) await copyTrainedLayersFromFile(net, file);
   }
 
   /** Caffe's Solver::Solve: optionally resume, train to max_iter, final snapshot and test. */
@@ -157,6 +159,7 @@ export class Solver {
     this.requestedEarlyExit = false;
     if (resumeFile) {
       logger('solver.cpp:306').info(`Restoring previous solver status from ${resumeFile}`);
+      if (isHdf5File(resumeFile)) await loadHdf5();
       this.restore(resumeFile);
     }
     await this.step((p.max_iter ?? 0) - this.iter);
@@ -357,12 +360,12 @@ export class Solver {
     return `${this.param.snapshot_prefix ?? ''}_iter_${this.iter}${ext}`;
   }
 
-  /** Write <prefix>_iter_N.caffemodel and .solverstate (binary, atomically). HDF5 snapshots are not supported. */
+  /** Write <prefix>_iter_N.caffemodel and .solverstate (binary) or .caffemodel.h5 and .solverstate.h5, atomically. */
   snapshot(): { model: string; state: string } {
-    if ((this.param.snapshot_format ?? 1) !== 1) throw new Error('solver: snapshot_format HDF5 is not supported; use BINARYPROTO');
     if (!has(this.param, 'snapshot_prefix')) {
       logger('solver.cpp:450').warn('snapshot_prefix is not set: snapshots go to the current directory with an empty prefix');
     }
+    if ((this.param.snapshot_format ?? 1) === 0) return this.snapshotHDF5();
     const model = this.snapshotFilename('.caffemodel');
     logger('solver.cpp:464').info(`Snapshotting to binary proto file ${model}`);
     writeProtoBinaryAtomic(model, 'NetParameter', this.net.toProto(this.param.snapshot_diff ?? false));
@@ -380,9 +383,25 @@ export class Solver {
     return files;
   }
 
-  /** Resume from a .solverstate: iteration, learned weights (learned_net), lr step and update history. */
+  /** Caffe's SnapshotToHDF5 + SnapshotSolverStateToHDF5 (the library was loaded by create()). */
+  private snapshotHDF5(): { model: string; state: string } {
+    const model = this.snapshotFilename('.caffemodel.h5');
+    logger('solver.cpp:474').info(`Snapshotting to HDF5 file ${model}`);
+    netToHDF5(this.net, model, this.param.snapshot_diff ?? false);
+    const state = this.snapshotFilename('.solverstate.h5');
+    logger('sgd_solver.cpp:296').info(`Snapshotting solver state to HDF5 file ${state}`);
+    writeSolverStateHDF5(state, this.iter, model, this.lr.currentStep, this.history);
+    const files = { model, state };
+    this.opts.onSnapshot?.(files);
+    return files;
+  }
+
+  /**
+   * Resume from a .solverstate (or, by the .h5 name as Caffe picks, a .solverstate.h5, which needs loadHdf5()
+   * resolved; solve() does that): iteration, learned weights (learned_net), lr step and update history.
+   */
   restore(stateFile: string): void {
-    if (stateFile.endsWith('.h5')) throw new Error(`${stateFile}: HDF5 solver states are not supported`);
+    if (isHdf5File(stateFile)) return this.restoreHDF5(stateFile);
     const st = readProtoBinary<SolverState>(stateFile, 'SolverState');
     this.iter = st.iter ?? 0;
     if (has(st, 'learned_net')) {
@@ -396,6 +415,24 @@ export class Solver {
     }
     logger('sgd_solver.cpp:318').info('SGDSolver: restoring history');
     hist.forEach((h, i) => this.history[i]!.fromProto(h, false, `${stateFile} history ${i}`));
+  }
+
+  private restoreHDF5(stateFile: string): void {
+    const st = readSolverStateHDF5(stateFile);
+    this.iter = st.iter;
+    if (st.learnedNet !== undefined) {
+      if (isHdf5File(st.learnedNet)) copyTrainedLayersFromHDF5(this.net, st.learnedNet);
+      else this.net.copyTrainedLayersFrom(readProtoBinary<NetParameter>(st.learnedNet, 'NetParameter'), st.learnedNet);
+    }
+    this.lr.currentStep = st.currentStep;
+    if (st.history.length !== this.history.length) {
+      throw new Error(`${stateFile}: Incorrect length of history blobs (${st.history.length}, the ${this.type} solver needs ${this.history.length})`);
+    }
+    st.history.forEach((h, i) => {
+      const b = this.history[i]!;
+      if (!b.sameShape(h.shape)) throw new Error(`${stateFile}: Cannot load history ${i} from hdf5; dataset shape ${h.shape.join(' ')} and blob shape ${b.shape.join(' ')}`);
+      b.data.set(h.data);
+    });
   }
 
   async close(): Promise<void> {

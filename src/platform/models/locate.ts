@@ -49,7 +49,7 @@ export interface LocatedModel {
 export class ModelLocateError extends Error {}
 
 const iterOf = (key: string) => {
-  const m = /_iter_(\d+)\.caffemodel$/.exec(key);
+  const m = /_iter_(\d+)\.caffemodel(\.h5)?$/.exec(key);
   return m ? Number(m[1]) : null;
 };
 
@@ -68,7 +68,8 @@ export async function readFinalFolder(store: ObjectStore, spec: JobSpec): Promis
   const prefix = `${out.prefix}final/`;
   const url = formatStorageUrl(out.bucket, prefix, out.scheme);
   const objects = (await store.list(out.bucket, prefix, { recursive: true })).objects;
-  const models = objects.filter((o) => o.key.endsWith('.caffemodel'));
+  // Caffe's binary weights, or its HDF5 ones (snapshot_format: HDF5)
+  const models = objects.filter((o) => o.key.endsWith('.caffemodel') || o.key.endsWith('.caffemodel.h5'));
   models.sort((a, b) => (iterOf(a.key) ?? -1) - (iterOf(b.key) ?? -1) || a.lastModified.getTime() - b.lastModified.getTime() || a.key.localeCompare(b.key));
   const best = models[models.length - 1];
   const base = (k: string) => k.slice(k.lastIndexOf('/') + 1);

@@ -153,7 +153,14 @@ export class ModelService {
     let classifier: Classifier;
     try {
       await mkdir(dir, { recursive: true });
-      const weights = decodeProtoBinary<NetParameter>(located.weightBytes, 'NetParameter', located.weights.url);
+      // HDF5 weights are read from a file (by their extension); binary ones straight from the bytes
+      let weights: NetParameter | string;
+      if (located.weights.url.endsWith('.h5')) {
+        weights = path.join(dir, 'weights.caffemodel.h5');
+        await writeFile(weights, located.weightBytes);
+      } else {
+        weights = decodeProtoBinary<NetParameter>(located.weightBytes, 'NetParameter', located.weights.url);
+      }
       // The job's data lives in storage, not here: no database is opened; a mean file is fetched next to the model.
       const deploy = await deriveDeployNet(located.net, { readDb: false, baseDirs: [dir] });
       let meanFile: string | undefined;

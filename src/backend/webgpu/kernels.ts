@@ -1,0 +1,293 @@
+/// <reference types="@webgpu/types" />
+// GpuKernels: tscaffe's primitive kernels in WGSL over GPUBuffer operands. Every kernel method only records a dispatch;
+// submit() encodes everything recorded into one command encoder and one compute pass (WebGPU orders dispatches and
+// makes each one's writes visible to the next), so a whole training iteration can run without a host round trip.
+// download() is the only way back to the host. Operand offsets and sizes are in floats.
+import type { ConvGeometry, PoolGeometry } from '../backend.js';
+import { convOutputSize } from '../backend.js';
+import { convKernels } from './wgsl/conv.js';
+import { elementwiseKernels } from './wgsl/elementwise.js';
+import { gemmKernel } from './wgsl/gemm.js';
+import { poolKernels } from './wgsl/pool.js';
+import { type FieldType, type KernelDef, shaderSource } from './wgsl/shader.js';
+import { softmaxKernels } from './wgsl/softmax.js';
+
+/** A kernel operand: floats from `offset` (default 0) of a STORAGE buffer. */
+export interface GpuOperand {
+  buffer: GPUBuffer;
+  offset?: number;
+}
+
+type Operand = GPUBuffer | GpuOperand;
+
+interface Recorded {
+  pipeline: GPUComputePipeline;
+  entries: GPUBindGroupEntry[];
+  params: ArrayBuffer;
+  groups: [number, number, number];
+}
+
+const PARAM_SLOT = 256; // bytes per dispatch in the uniform buffer: WebGPU's largest minUniformBufferOffsetAlignment
+
+function operand(o: Operand): { buffer: GPUBuffer; offset: number } {
+  return 'buffer' in o ? { buffer: o.buffer, offset: o.offset ?? 0 } : { buffer: o, offset: 0 };
+}
+
+export class GpuKernels {
+  readonly device: GPUDevice;
+  /** Invocations of a 1-D kernel's workgroup. */
+  readonly wg: number;
+  private readonly gemmSide: number;
+  private readonly ew; private readonly conv; private readonly pool; private readonly soft;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private pending: Recorded[] = [];
+  private params: GPUBuffer | undefined;
+  /** The first WebGPU error no error scope caught (e.g. a shader that failed to compile); download() reports it. */
+  private error: string | undefined;
+
+  /** maxComputeWorkgroupsPerDimension, or less where the caller asks (tests use that to exercise split dispatches). */
+  readonly maxGroups: number;
+
+  constructor(device: GPUDevice, opts: { maxWorkgroupsPerDimension?: number } = {}) {
+    this.device = device;
+    const l = device.limits;
+    this.maxGroups = Math.min(l.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDimension ?? Infinity);
+    this.wg = Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
+    this.gemmSide = l.maxComputeInvocationsPerWorkgroup >= 256 && l.maxComputeWorkgroupSizeY >= 16 ? 16 : 8;
+    this.ew = elementwiseKernels(this.wg);
+    this.conv = convKernels(this.wg);
+    this.pool = poolKernels(this.wg);
+    this.soft = softmaxKernels(this.wg);
+    device.addEventListener('uncapturederror', (e) => { this.error ??= (e as GPUUncapturedErrorEvent).error.message; });
+  }
+
+  /** A new STORAGE buffer holding `data` (also usable as a copy source and destination). */
+  upload(data: Float32Array): GPUBuffer {
+    const buffer = this.createBuffer(data.length);
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  /** A zeroed STORAGE buffer of n floats. */
+  createBuffer(n: number): GPUBuffer {
+    const size = Math.max(4, n * 4); // WebGPU buffers are never empty
+    if (size > this.device.limits.maxBufferSize) {
+      throw new RangeError(`a buffer of ${n} floats (${size} bytes) exceeds the adapter's maxBufferSize (${this.device.limits.maxBufferSize})`);
+    }
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  }
+
+  /** n floats from `offset` of the buffer, after everything recorded so far has run. */
+  async download(buffer: GPUBuffer, n: number, offset = 0): Promise<Float32Array> {
+    this.submit();
+    const size = n * 4;
+    if (size === 0) return new Float32Array(0);
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, offset * 4, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    if (this.error) throw new Error(`WebGPU: ${this.error}`);
+    return out;
+  }
+
+  /** Encodes every recorded dispatch, in order, into one command buffer and submits it. */
+  submit(): void {
+    const ops = this.pending;
+    if (ops.length === 0) return;
+    this.pending = [];
+    const bytes = ops.length * PARAM_SLOT;
+    if (!this.params || this.params.size < bytes) {
+      // The old one may still be read by submitted work: destroy it once that is done.
+      const old = this.params;
+      if (old) void this.device.queue.onSubmittedWorkDone().then(() => old.destroy());
+      this.params = this.device.createBuffer({ size: Math.max(bytes, 64 * PARAM_SLOT), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    }
+    const all = new Uint8Array(bytes);
+    ops.forEach((op, j) => all.set(new Uint8Array(op.params), j * PARAM_SLOT));
+    this.device.queue.writeBuffer(this.params, 0, all);
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    ops.forEach((op, j) => {
+      const bindGroup = this.device.createBindGroup({
+        layout: op.pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: this.params!, offset: j * PARAM_SLOT, size: op.params.byteLength } }, ...op.entries],
+      });
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...op.groups);
+    });
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** Waits until the GPU has finished everything submitted. */
+  async finish(): Promise<void> {
+    this.submit();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  /**
+   * Records one dispatch of kernel k. ops[j] is operand j, of which the kernel touches lens[j] floats; values are the
+   * kernel's fields in order. Operands in the same buffer share a binding over the union of their ranges.
+   */
+  private record(k: KernelDef, ops: Operand[], lens: number[], values: number[], groups: [number, number, number]): void {
+    const aliases: number[] = [];
+    const bindings: { buffer: GPUBuffer; start: number; end: number }[] = [];
+    const opnds = ops.map(operand);
+    opnds.forEach((o, j) => {
+      const end = o.offset + lens[j]!;
+      if (o.offset < 0 || !Number.isInteger(o.offset) || end * 4 > o.buffer.size) {
+        throw new RangeError(`${k.name}: operand ${k.operands[j]} [${o.offset}, ${end}) floats is outside its buffer of ${o.buffer.size / 4} floats`);
+      }
+      let b = bindings.findIndex((x) => x.buffer === o.buffer);
+      if (b < 0) b = bindings.push({ buffer: o.buffer, start: o.offset, end }) - 1;
+      else {
+        bindings[b]!.start = Math.min(bindings[b]!.start, o.offset);
+        bindings[b]!.end = Math.max(bindings[b]!.end, end);
+      }
+      aliases.push(b);
+    });
+    const lim = this.device.limits;
+    const align = lim.minStorageBufferOffsetAlignment / 4;
+    const entries: GPUBindGroupEntry[] = bindings.map((b, j) => {
+      b.start = Math.floor(b.start / align) * align;
+      const size = Math.max(b.end - b.start, 1) * 4;
+      if (size > lim.maxStorageBufferBindingSize) {
+        throw new RangeError(`${k.name}: operand range of ${size} bytes exceeds the adapter's maxStorageBufferBindingSize (${lim.maxStorageBufferBindingSize})`);
+      }
+      return { binding: j + 1, resource: { buffer: b.buffer, offset: b.start * 4, size } };
+    });
+    const types: FieldType[] = [...opnds.map(() => 'u32' as const), ...k.fields.map(([, t]) => t)];
+    const vals = [...opnds.map((o, j) => o.offset - bindings[aliases[j]!]!.start), ...values];
+    if (vals.length !== types.length) throw new Error(`${k.name}: ${values.length} values for ${k.fields.length} fields`);
+    const params = new ArrayBuffer(Math.ceil((types.length * 4) / 16) * 16);
+    const u = new Uint32Array(params), s = new Int32Array(params), f = new Float32Array(params);
+    types.forEach((t, j) => { (t === 'u32' ? u : t === 'i32' ? s : f)[j] = vals[j]!; });
+    const key = `${k.name}/${k.workgroup.join('x')}/${aliases.join(',')}`;
+    let pipeline = this.pipelines.get(key);
+    if (!pipeline) {
+      const module = this.device.createShaderModule({ code: shaderSource(k, aliases) });
+      pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      this.pipelines.set(key, pipeline);
+    }
+    this.pending.push({ pipeline, entries, params, groups });
+  }
+
+  /** n invocations of a 1-D kernel, split over workgroups in x and y beyond maxComputeWorkgroupsPerDimension. */
+  private groups1d(n: number): [number, number, number] {
+    const max = this.maxGroups;
+    const g = Math.ceil(n / this.wg);
+    const x = Math.min(g, max), y = Math.ceil(g / x);
+    if (y > max) throw new RangeError(`${n} invocations exceed the adapter's dispatch limits`);
+    return [x, y, 1];
+  }
+
+  private run1d(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[]): void {
+    if (n > 0) this.record(k, ops, lens, [n, ...values], this.groups1d(n));
+  }
+
+  /** C = alpha * op(A) op(B) + beta * C, row-major (A stored K x M when transA, B stored N x K when transB). */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Operand, B: Operand, beta: number, C: Operand): void {
+    if (M <= 0 || N <= 0) return;
+    const t = this.gemmSide, ts = 4 * t, max = this.maxGroups;
+    const k = gemmKernel(t);
+    const gx = Math.ceil(N / ts), gy = Math.ceil(M / ts);
+    if (gx > max) throw new RangeError(`gemm: N = ${N} exceeds the adapter's dispatch limit (${max * ts})`);
+    for (let y0 = 0; y0 < gy; y0 += max) {
+      this.record(k, [A, B, C], [M * K, K * N, M * N],
+        [M, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, y0 * ts], [gx, Math.min(max, gy - y0), 1]);
+    }
+  }
+
+  private convValues(g: ConvGeometry, n: number): number[] {
+    const [outH, outW] = convOutputSize(g);
+    return [n, g.height, g.width, g.kernelH, g.kernelW, g.padH, g.padW, g.strideH, g.strideW, g.dilationH, g.dilationW, outH, outW];
+  }
+
+  /** Caffe's im2col for one image: col is (channels * kernelH * kernelW) x (outH * outW). */
+  im2col(im: Operand, g: ConvGeometry, col: Operand): void {
+    const [outH, outW] = convOutputSize(g);
+    const n = g.channels * g.kernelH * g.kernelW * outH * outW, imN = g.channels * g.height * g.width;
+    if (n > 0) this.record(this.conv.im2col, [im, col], [imN, n], this.convValues(g, n), this.groups1d(n));
+  }
+
+  /** Caffe's col2im for one image: im (overwritten) is the sum of the column entries over each element. */
+  col2im(col: Operand, g: ConvGeometry, im: Operand): void {
+    const [outH, outW] = convOutputSize(g);
+    const colN = g.channels * g.kernelH * g.kernelW * outH * outW, n = g.channels * g.height * g.width;
+    if (n > 0) this.record(this.conv.col2im, [col, im], [colN, n], this.convValues(g, n), this.groups1d(n));
+  }
+
+  private poolValues(g: PoolGeometry, n: number): number[] {
+    return [n, g.height, g.width, g.pooledH, g.pooledW, g.kernelH, g.kernelW, g.padH, g.padW, g.strideH, g.strideW];
+  }
+
+  maxPoolForward(bottom: Operand, g: PoolGeometry, top: Operand, mask: Operand): void {
+    const nb = g.num * g.channels * g.height * g.width, nt = g.num * g.channels * g.pooledH * g.pooledW;
+    if (nt > 0) this.record(this.pool.maxPoolForward, [bottom, top, mask], [nb, nt, nt], this.poolValues(g, nt), this.groups1d(nt));
+  }
+
+  /** bottomDiff (overwritten) gathers topDiff where mask points at it. */
+  maxPoolBackward(topDiff: Operand, mask: Operand, g: PoolGeometry, bottomDiff: Operand): void {
+    const nb = g.num * g.channels * g.height * g.width, nt = g.num * g.channels * g.pooledH * g.pooledW;
+    if (nb > 0) this.record(this.pool.maxPoolBackward, [topDiff, mask, bottomDiff], [nt, nt, nb], this.poolValues(g, nb), this.groups1d(nb));
+  }
+
+  avePoolForward(bottom: Operand, g: PoolGeometry, top: Operand): void {
+    const nb = g.num * g.channels * g.height * g.width, nt = g.num * g.channels * g.pooledH * g.pooledW;
+    if (nt > 0) this.record(this.pool.avePoolForward, [bottom, top], [nb, nt], this.poolValues(g, nt), this.groups1d(nt));
+  }
+
+  /** bottomDiff (overwritten). */
+  avePoolBackward(topDiff: Operand, g: PoolGeometry, bottomDiff: Operand): void {
+    const nb = g.num * g.channels * g.height * g.width, nt = g.num * g.channels * g.pooledH * g.pooledW;
+    if (nb > 0) this.record(this.pool.avePoolBackward, [topDiff, bottomDiff], [nt, nb], this.poolValues(g, nb), this.groups1d(nb));
+  }
+
+  /** y = max(x, 0) + slope * min(x, 0) over n floats (y may be x). */
+  reluForward(n: number, x: Operand, y: Operand, slope: number): void {
+    this.run1d(this.ew.reluForward, n, [x, y], [n, n], [slope]);
+  }
+
+  /** dx = dy * (x > 0 ? 1 : slope) over n floats (dx may be dy). */
+  reluBackward(n: number, x: Operand, dy: Operand, dx: Operand, slope: number): void {
+    this.run1d(this.ew.reluBackward, n, [x, dy, dx], [n, n, n], [slope]);
+  }
+
+  /** Softmax over the channel axis of an (outer, channels, inner) array. */
+  softmax(x: Operand, outer: number, channels: number, inner: number, y: Operand): void {
+    const total = outer * channels * inner;
+    if (channels > 0) this.run1d(this.soft.softmax, outer * inner, [x, y], [total, total], [channels, inner]);
+  }
+
+  /** y += alpha * x over n floats. */
+  axpy(n: number, alpha: number, x: Operand, y: Operand): void {
+    this.run1d(this.ew.axpy, n, [x, y], [n, n], [alpha]);
+  }
+
+  /** y = alpha * x + beta * y over n floats. */
+  axpby(n: number, alpha: number, x: Operand, beta: number, y: Operand): void {
+    this.run1d(this.ew.axpby, n, [x, y], [n, n], [alpha, beta]);
+  }
+
+  /** x *= alpha over n floats. */
+  scal(n: number, alpha: number, x: Operand): void {
+    this.run1d(this.ew.scal, n, [x], [n], [alpha]);
+  }
+
+  /** One parameter's SGD step over n floats: g += decay * w; h = momentum * h + lr * g; g = h; w -= h. */
+  sgdStep(n: number, w: Operand, g: Operand, h: Operand, decay: number, momentum: number, lr: number): void {
+    this.run1d(this.ew.sgdStep, n, [w, g, h], [n, n, n], [decay, momentum, lr]);
+  }
+
+  /** x (num x channels x spatial) += bias[c] on channel c. */
+  addChannelBias(x: Operand, num: number, channels: number, spatial: number, bias: Operand): void {
+    const n = num * channels * spatial;
+    this.run1d(this.ew.addChannelBias, n, [x, bias], [n, channels], [channels, spatial]);
+  }
+}

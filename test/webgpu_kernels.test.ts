@@ -1,0 +1,263 @@
+/// <reference types="@webgpu/types" />
+// The WebGPU kernels against the TypeScript reference backend, on odd sizes, on whatever adapter this machine has (a
+// software one without a GPU: Dawn's OpenGL backend on Mesa's llvmpipe). Without an adapter the tests skip, saying
+// why; under CI (CI=true) that is a failure instead, since .ci/run installs the packages that give one.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { convOutputSize, type ConvGeometry, type PoolGeometry } from '../src/backend/backend.js';
+import { createTsBackend } from '../src/backend/ts/index.js';
+import { findGpuAdapters, formatAdapter, requestGpuDevice } from '../src/backend/webgpu/device.js';
+import { GpuKernels } from '../src/backend/webgpu/kernels.js';
+
+const ref = createTsBackend();
+const adapters = await findGpuAdapters();
+const noAdapter = adapters.length === 0
+  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
+  : false;
+let device: GPUDevice;
+let gpu: GpuKernels;
+
+before(async () => {
+  if (noAdapter) return;
+  device = await requestGpuDevice(adapters[0]!);
+  gpu = new GpuKernels(device);
+});
+after(() => device?.destroy()); // else Dawn keeps the process alive
+
+test('webgpu: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, (t) => {
+  assert.ok(!noAdapter, noAdapter || '');
+  const d = adapters[0]!.description;
+  t.diagnostic(formatAdapter(d));
+  assert.ok(d.limits.maxStorageBufferBindingSize > 0 && d.limits.maxComputeInvocationsPerWorkgroup > 0);
+  // requiredLimits raised the device to the adapter's own limits (compatibility mode's defaults are lower).
+  assert.equal(device.limits.maxComputeInvocationsPerWorkgroup, d.limits.maxComputeInvocationsPerWorkgroup);
+});
+
+/** A kernel test: skipped without an adapter; fails on any WebGPU validation or out-of-memory error. */
+function gpuTest(name: string, fn: () => Promise<void>): void {
+  test(`webgpu: ${name}`, { skip: noAdapter || false }, async () => {
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
+    await fn();
+    const oom = await device.popErrorScope();
+    const invalid = await device.popErrorScope();
+    assert.equal(oom?.message, undefined);
+    assert.equal(invalid?.message, undefined);
+  });
+}
+
+let seed = 12345;
+function rand(n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    a[i] = lo + ((seed >>> 8) / (1 << 24)) * (hi - lo);
+  }
+  return a;
+}
+
+function close(got: Float32Array, want: Float32Array, what: string, tol = 1e-5): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (!(Math.abs(g - w) <= tol * Math.max(1, Math.abs(w)))) assert.fail(`${what}: element ${i} is ${g}, want ${w}`);
+  }
+}
+
+gpuTest('gemm: every transpose, odd sizes, alpha/beta, beta 0 ignores NaN in C', async () => {
+  for (const [M, N, K] of [[37, 53, 29], [1, 67, 130], [130, 3, 17], [70, 129, 65]] as const) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        for (const [alpha, beta] of [[1.5, 0], [-0.75, 0.5]] as const) {
+          const A = rand(M * K), B = rand(K * N), C = beta === 0 ? new Float32Array(M * N).fill(NaN) : rand(M * N);
+          const want = C.slice();
+          ref.gemm(transA, transB, M, N, K, alpha, A, B, beta, want);
+          const gc = gpu.upload(C);
+          gpu.gemm(transA, transB, M, N, K, alpha, gpu.upload(A), gpu.upload(B), beta, gc);
+          close(await gpu.download(gc, M * N), want, `gemm ${transA} ${transB} ${M}x${N}x${K} alpha ${alpha} beta ${beta}`, 1e-5 * K);
+        }
+      }
+    }
+  }
+});
+
+gpuTest('gemm: operands at odd offsets inside one shared buffer; rows split over several dispatches', async () => {
+  const M = 150, N = 31, K = 23, offA = 3, offB = offA + M * K + 5, offC = offB + K * N + 1;
+  const all = rand(offC + M * N + 7);
+  const want = all.slice();
+  ref.gemm(true, false, M, N, K, 0.5, all.subarray(offA), all.subarray(offB), 2, want.subarray(offC, offC + M * N));
+  const buf = gpu.upload(all);
+  const split = new GpuKernels(device, { maxWorkgroupsPerDimension: 1 }); // 150 rows: 3 or 5 dispatches of one tile row
+  split.gemm(true, false, M, N, K, 0.5, { buffer: buf, offset: offA }, { buffer: buf, offset: offB }, 2, { buffer: buf, offset: offC });
+  close(await split.download(buf, all.length), want, 'gemm in one buffer', 1e-4);
+});
+
+const convCases: ConvGeometry[] = [
+  { channels: 3, height: 11, width: 9, kernelH: 3, kernelW: 4, padH: 1, padW: 2, strideH: 2, strideW: 1, dilationH: 1, dilationW: 2 },
+  { channels: 2, height: 7, width: 13, kernelH: 5, kernelW: 5, padH: 0, padW: 0, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1 },
+  { channels: 1, height: 10, width: 10, kernelH: 3, kernelW: 2, padH: 2, padW: 1, strideH: 3, strideW: 2, dilationH: 2, dilationW: 1 },
+];
+
+gpuTest('im2col and col2im: padding, stride, dilation', async () => {
+  for (const g of convCases) {
+    const [oh, ow] = convOutputSize(g);
+    const imN = g.channels * g.height * g.width, colN = g.channels * g.kernelH * g.kernelW * oh * ow;
+    const im = rand(imN), col = rand(colN);
+    const wantCol = new Float32Array(colN), wantIm = new Float32Array(imN);
+    ref.im2col(im, g, wantCol);
+    ref.col2im(col, g, wantIm);
+    // The image at an offset in a larger buffer, like one image of a batch.
+    const gim = gpu.upload(new Float32Array([...rand(7), ...im])), gcol = gpu.createBuffer(colN);
+    gpu.im2col({ buffer: gim, offset: 7 }, g, gcol);
+    const gim2 = gpu.upload(rand(imN)); // col2im overwrites
+    gpu.col2im(gpu.upload(col), g, gim2);
+    close(await gpu.download(gcol, colN), wantCol, `im2col ${JSON.stringify(g)}`, 0);
+    close(await gpu.download(gim2, imN), wantIm, `col2im ${JSON.stringify(g)}`);
+  }
+});
+
+function poolGeometry(num: number, channels: number, height: number, width: number, k: number, s: number, pad: number): PoolGeometry {
+  // Caffe's ceil rounding, then its clip so that the last window starts inside the (padded) image.
+  let pooledH = Math.ceil((height + 2 * pad - k) / s) + 1, pooledW = Math.ceil((width + 2 * pad - k) / s) + 1;
+  if (pad > 0) {
+    if ((pooledH - 1) * s >= height + pad) pooledH--;
+    if ((pooledW - 1) * s >= width + pad) pooledW--;
+  }
+  return { num, channels, height, width, pooledH, pooledW, kernelH: k, kernelW: k, padH: pad, padW: pad, strideH: s, strideW: s };
+}
+
+gpuTest('max and average pooling, forward and backward, with padding and ceil rounding', async () => {
+  for (const g of [poolGeometry(2, 3, 11, 10, 3, 2, 1), poolGeometry(1, 2, 9, 13, 2, 2, 0), poolGeometry(2, 1, 8, 7, 3, 1, 2)]) {
+    const nb = g.num * g.channels * g.height * g.width, nt = g.num * g.channels * g.pooledH * g.pooledW;
+    const bottom = rand(nb), topDiff = rand(nt);
+    const top = new Float32Array(nt), mask = new Float32Array(nt), maxDiff = new Float32Array(nb);
+    ref.maxPoolForward(bottom, g, top, mask);
+    ref.maxPoolBackward(topDiff, mask, g, maxDiff);
+    const aveTop = new Float32Array(nt), aveDiff = new Float32Array(nb);
+    ref.avePoolForward(bottom, g, aveTop);
+    ref.avePoolBackward(topDiff, g, aveDiff);
+    const gb = gpu.upload(bottom), gtd = gpu.upload(topDiff);
+    const gt = gpu.createBuffer(nt), gm = gpu.createBuffer(nt), gbd = gpu.upload(rand(nb));
+    const gat = gpu.createBuffer(nt), gabd = gpu.upload(rand(nb));
+    gpu.maxPoolForward(gb, g, gt, gm);
+    gpu.maxPoolBackward(gtd, gm, g, gbd);
+    gpu.avePoolForward(gb, g, gat);
+    gpu.avePoolBackward(gtd, g, gabd);
+    const what = JSON.stringify(g);
+    close(await gpu.download(gt, nt), top, `max top ${what}`, 0);
+    close(await gpu.download(gm, nt), mask, `max mask ${what}`, 0);
+    close(await gpu.download(gbd, nb), maxDiff, `max bottom diff ${what}`);
+    close(await gpu.download(gat, nt), aveTop, `ave top ${what}`);
+    close(await gpu.download(gabd, nb), aveDiff, `ave bottom diff ${what}`);
+  }
+});
+
+gpuTest('relu forward/backward with and without slope, also in place', async () => {
+  const n = 1001;
+  for (const slope of [0, 0.1]) {
+    const x = rand(n), dy = rand(n);
+    const y = new Float32Array(n), dx = new Float32Array(n);
+    ref.reluForward(x, y, slope);
+    ref.reluBackward(x, dy, dx, slope);
+    const gx = gpu.upload(x), gy = gpu.createBuffer(n), gdy = gpu.upload(dy), gdx = gpu.createBuffer(n);
+    gpu.reluForward(n, gx, gy, slope);
+    gpu.reluBackward(n, gx, gdy, gdx, slope);
+    close(await gpu.download(gy, n), y, `relu forward slope ${slope}`, 0);
+    close(await gpu.download(gdx, n), dx, `relu backward slope ${slope}`, 0);
+    // In place, like Caffe's relu layers (top == bottom): backward reads the forward output, same sign as x.
+    gpu.reluForward(n, gx, gx, slope);
+    gpu.reluBackward(n, gx, gdy, gdy, slope);
+    close(await gpu.download(gx, n), y, `relu forward in place slope ${slope}`, 0);
+    close(await gpu.download(gdy, n), dx, `relu backward in place slope ${slope}`, 0);
+  }
+});
+
+gpuTest('softmax over the channel axis', async () => {
+  for (const [outer, channels, inner] of [[3, 7, 5], [17, 10, 1], [1, 1, 4]] as const) {
+    const n = outer * channels * inner;
+    const x = rand(n, -20, 20), y = new Float32Array(n);
+    ref.softmax(x, outer, channels, inner, y);
+    const gy = gpu.createBuffer(n);
+    gpu.softmax(gpu.upload(x), outer, channels, inner, gy);
+    close(await gpu.download(gy, n), y, `softmax ${outer}x${channels}x${inner}`);
+  }
+});
+
+gpuTest('axpy, axpby, scal, the SGD step and the channel bias, 1-D dispatches split over y', async () => {
+  const n = 4099;
+  const split = new GpuKernels(device, { maxWorkgroupsPerDimension: 5 }); // 4099 floats in 17 workgroups: a 5 x 4 grid
+  for (const k of [gpu, split]) {
+    const x = rand(n), y = rand(n);
+    const wAxpy = y.slice(), wAxpby = y.slice(), wScal = x.slice(), wZero = x.slice();
+    ref.axpy(0.3, x, wAxpy);
+    ref.axpby(-1.25, x, 0.5, wAxpby);
+    ref.scal(1.7, wScal);
+    ref.scal(0, wZero);
+    const gx = k.upload(x), gy1 = k.upload(y), gy2 = k.upload(y), gs = k.upload(x), gz = k.upload(x);
+    k.axpy(n, 0.3, gx, gy1);
+    k.axpby(n, -1.25, gx, 0.5, gy2);
+    k.scal(n, 1.7, gs);
+    k.scal(n, 0, gz);
+    close(await k.download(gy1, n), wAxpy, 'axpy');
+    close(await k.download(gy2, n), wAxpby, 'axpby');
+    close(await k.download(gs, n), wScal, 'scal');
+    close(await k.download(gz, n), wZero, 'scal 0', 0);
+
+    const w = rand(n), g = rand(n), h = rand(n);
+    const ww = w.slice(), wg = g.slice(), wh = h.slice();
+    ref.sgdStep(ww, wg, wh, 5e-4, 0.9, 0.01);
+    // w, g and h side by side in one buffer, as a later device-resident net may pack them.
+    const packed = k.upload(new Float32Array([...w, ...g, ...h]));
+    k.sgdStep(n, { buffer: packed }, { buffer: packed, offset: n }, { buffer: packed, offset: 2 * n }, 5e-4, 0.9, 0.01);
+    const out = await k.download(packed, 3 * n);
+    close(out.subarray(0, n), ww, 'sgd w');
+    close(out.subarray(n, 2 * n), wg, 'sgd g');
+    close(out.subarray(2 * n), wh, 'sgd h');
+
+    const [num, channels, spatial] = [3, 7, 13];
+    const bx = rand(num * channels * spatial), bias = rand(channels), want = bx.slice();
+    ref.addChannelBias(want, num, channels, spatial, bias);
+    const gbx = k.upload(bx);
+    k.addChannelBias(gbx, num, channels, spatial, k.upload(bias));
+    close(await k.download(gbx, want.length), want, 'addChannelBias', 0);
+  }
+});
+
+gpuTest('many kernels in one submission: conv forward of a batch through im2col + gemm + bias + relu', async () => {
+  const g = convCases[0]!, num = 3, outC = 5;
+  const [oh, ow] = convOutputSize(g);
+  const P = oh * ow, Kc = g.channels * g.kernelH * g.kernelW, imN = g.channels * g.height * g.width;
+  const x = rand(num * imN), wts = rand(outC * Kc), bias = rand(outC);
+  const want = new Float32Array(num * outC * P), col = new Float32Array(Kc * P);
+  for (let i = 0; i < num; i++) {
+    ref.im2col(x.subarray(i * imN), g, col);
+    ref.gemm(false, false, outC, P, Kc, 1, wts, col, 0, want.subarray(i * outC * P));
+  }
+  ref.addChannelBias(want, num, outC, P, bias);
+  ref.reluForward(want, want, 0);
+  const gx = gpu.upload(x), gw = gpu.upload(wts), gb = gpu.upload(bias), gcol = gpu.createBuffer(Kc * P);
+  const gy = gpu.createBuffer(num * outC * P);
+  for (let i = 0; i < num; i++) {
+    gpu.im2col({ buffer: gx, offset: i * imN }, g, gcol);
+    gpu.gemm(false, false, outC, P, Kc, 1, gw, gcol, 0, { buffer: gy, offset: i * outC * P });
+  }
+  gpu.addChannelBias(gy, num, outC, P, gb);
+  gpu.reluForward(num * outC * P, gy, gy, 0);
+  close(await gpu.download(gy, want.length), want, 'conv + bias + relu', 1e-4);
+});
+
+gpuTest('hundreds of dispatches in one submission, twice (the uniform buffer grows while in use)', async () => {
+  const n = 300, x = rand(n), y = rand(n), want = y.slice();
+  for (let r = 0; r < 300; r++) ref.axpy(0.01, x, want);
+  const gx = gpu.upload(x), gy = gpu.upload(y);
+  for (const reps of [100, 200]) {
+    for (let r = 0; r < reps; r++) gpu.axpy(n, 0.01, gx, gy);
+    gpu.submit();
+  }
+  close(await gpu.download(gy, n), want, '300 axpy', 1e-4);
+});
+
+gpuTest('an operand beyond its buffer is a clear error', async () => {
+  const b = gpu.createBuffer(10);
+  assert.throws(() => gpu.axpy(11, 1, b, gpu.createBuffer(11)), /axpy: operand x \[0, 11\) floats is outside its buffer of 10 floats/);
+});
