@@ -4,12 +4,15 @@
 // why; under CI (CI=true) that is a failure instead, since .ci/run installs the packages that give one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convOutputSize, type ConvGeometry, type PoolGeometry } from '../src/backend/backend.js';
+import { convOutputSize, setBackend, type ConvGeometry, type MatrixLayout, type PoolGeometry } from '../src/backend/backend.js';
 import { createTsBackend } from '../src/backend/ts/index.js';
+import { Blob } from '../src/blob/blob.js';
 import { findGpuAdapters, formatAdapter, requestGpuDevice } from '../src/backend/webgpu/device.js';
-import { GpuKernels } from '../src/backend/webgpu/kernels.js';
+import { GpuKernels, type LossNormalization } from '../src/backend/webgpu/kernels.js';
+import { makeLayer } from './gradient_checker.js';
 
 const ref = createTsBackend();
+setBackend(ref); // the loss layers below are the reference for the loss kernels
 const adapters = await findGpuAdapters();
 const noAdapter = adapters.length === 0
   ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
@@ -260,4 +263,154 @@ gpuTest('hundreds of dispatches in one submission, twice (the uniform buffer gro
 gpuTest('an operand beyond its buffer is a clear error', async () => {
   const b = gpu.createBuffer(10);
   assert.throws(() => gpu.axpy(11, 1, b, gpu.createBuffer(11)), /axpy: operand x \[0, 11\) floats is outside its buffer of 10 floats/);
+});
+
+gpuTest('im2col and col2im over a batch of images in one dispatch each', async () => {
+  const g = convCases[0]!, num = 3;
+  const [oh, ow] = convOutputSize(g);
+  const imN = g.channels * g.height * g.width, colN = g.channels * g.kernelH * g.kernelW * oh * ow;
+  const im = rand(num * imN), col = rand(num * colN);
+  const wantCol = new Float32Array(num * colN), wantIm = new Float32Array(num * imN);
+  for (let i = 0; i < num; i++) {
+    ref.im2col(im.subarray(i * imN), g, wantCol.subarray(i * colN));
+    ref.col2im(col.subarray(i * colN), g, wantIm.subarray(i * imN));
+  }
+  const gcol = gpu.createBuffer(num * colN), gim = gpu.upload(rand(num * imN));
+  gpu.im2col(gpu.upload(im), g, gcol, num);
+  gpu.col2im(gpu.upload(col), g, gim, num);
+  close(await gpu.download(gcol, num * colN), wantCol, 'batched im2col', 0);
+  close(await gpu.download(gim, num * imN), wantIm, 'batched col2im');
+});
+
+gpuTest('gemmEx on blocked layouts: a batched convolution forward, backward-data and weight gradient', async () => {
+  // conv_base.ts's GEMMs over c images side by side: col Kc x (c*P) in blocks of Kc x P, top Mo x (c*P) in blocks of
+  // Mo x P, weights Mo x Kc plain; plus a C with a leading dimension wider than its columns.
+  const c = 3, Mo = 5, Kc = 19, P = 23, N = c * P;
+  const lc: MatrixLayout = { ld: P, block: P, blockStride: Kc * P }, lo: MatrixLayout = { ld: P, block: P, blockStride: Mo * P };
+  const w = rand(Mo * Kc), col = rand(Kc * N), top = rand(Mo * N), wd = rand(Mo * Kc + 3);
+  const wantTop = new Float32Array(Mo * N).fill(NaN), wantCol = col.slice(), wantWd = wd.slice();
+  ref.gemmEx(false, false, Mo, N, Kc, 1, w, { ld: Kc }, col, lc, 0, wantTop, lo);
+  ref.gemmEx(true, false, Kc, N, Mo, 0.5, w, { ld: Kc }, top, lo, 2, wantCol, lc);
+  ref.gemmEx(false, true, Mo, Kc, N, 1, top, lo, col, lc, 1, wantWd.subarray(3), { ld: Kc });
+  const gw = gpu.upload(w), gcol = gpu.upload(col), gtop = gpu.upload(top), gt2 = gpu.upload(new Float32Array(Mo * N).fill(NaN));
+  const gcol2 = gpu.upload(col), gwd = gpu.upload(wd);
+  gpu.gemmEx(false, false, Mo, N, Kc, 1, gw, { ld: Kc }, gcol, lc, 0, gt2, lo);
+  gpu.gemmEx(true, false, Kc, N, Mo, 0.5, gw, { ld: Kc }, gtop, lo, 2, gcol2, lc);
+  gpu.gemmEx(false, true, Mo, Kc, N, 1, gtop, lo, gcol, lc, 1, { buffer: gwd, offset: 3 }, { ld: Kc });
+  close(await gpu.download(gt2, Mo * N), wantTop, 'blocked forward', 1e-4);
+  close(await gpu.download(gcol2, Kc * N), wantCol, 'blocked backward data', 1e-4);
+  close(await gpu.download(gwd, wd.length), wantWd, 'blocked weight gradient', 1e-4);
+  // Leading dimensions wider than the rows: a 7 x 9 window of a 7 x 12 C, A and B with padding after each row.
+  const M = 7, Nn = 9, K = 6, A = rand(M * 8), B = rand(K * 11), C = rand(M * 12), wantC = C.slice();
+  ref.gemmEx(false, false, M, Nn, K, 1, A, { ld: 8 }, B, { ld: 11 }, -1, wantC, { ld: 12 });
+  const gC = gpu.upload(C);
+  gpu.gemmEx(false, false, M, Nn, K, 1, gpu.upload(A), { ld: 8 }, gpu.upload(B), { ld: 11 }, -1, gC, { ld: 12 });
+  close(await gpu.download(gC, C.length), wantC, 'gemmEx with leading dimensions', 1e-4);
+  assert.throws(() => gpu.gemmEx(false, false, 1, 1, 1, 1, gw, { ld: 1 }, gcol, { ld: 0, rowOffsets: new Int32Array(1), colOffsets: new Int32Array(1) }, 0, gt2, { ld: 1 }),
+    /offset tables are not supported/);
+});
+
+gpuTest('sumChannels, dot, asum, sumsq: device reductions, deterministic, accumulating', async () => {
+  for (const [num, channels, spatial] of [[3, 7, 13], [2, 300, 1], [5, 3, 1001]] as const) {
+    const x = rand(num * channels * spatial), sums = rand(channels), want = sums.slice();
+    ref.sumChannels(x, num, channels, spatial, want);
+    // 300 channels over an 18 x 17 grid of workgroups (the last row partly past the channels).
+    const split = new GpuKernels(device, { maxWorkgroupsPerDimension: 18 });
+    const gs = gpu.upload(sums), gs2 = split.upload(sums), gx = gpu.upload(x);
+    gpu.sumChannels(gx, num, channels, spatial, gs);
+    split.sumChannels(gx, num, channels, spatial, gs2);
+    close(await gpu.download(gs, channels), want, `sumChannels ${num}x${channels}x${spatial}`, 1e-5 * num * spatial);
+    close(await split.download(gs2, channels), want, `sumChannels split ${num}x${channels}x${spatial}`, 1e-5 * num * spatial);
+  }
+  // 100003 floats: more than 256 workgroups' worth, so the first pass strides.
+  for (const n of [0, 1, 255, 1001, 100003]) {
+    const x = rand(n), y = rand(n);
+    let sq = 0;
+    for (const v of x) sq += v * v;
+    const out = gpu.createBuffer(8), gx = gpu.upload(x), gy = gpu.upload(y);
+    gpu.dot(n, gx, gy, { buffer: out, offset: 0 });
+    gpu.asum(n, gx, { buffer: out, offset: 1 });
+    gpu.sumsq(n, gx, { buffer: out, offset: 2 });
+    gpu.sumsq(n, gx, { buffer: out, offset: 3 });
+    gpu.sumsq(n, gy, { buffer: out, offset: 3 }, true); // one sum of squares over two blobs (gradient clipping)
+    gpu.dot(n, gx, gy, { buffer: out, offset: 4 }); // again: the same bits
+    let sqy = 0;
+    for (const v of y) sqy += v * v;
+    const got = await gpu.download(out, 5), scale = Math.max(1, ref.asum(x));
+    const near = (g: number, w: number, what: string) => assert.ok(Math.abs(g - w) <= 1e-5 * scale, `${what} n=${n}: ${g}, want ${w}`);
+    near(got[0]!, ref.dot(x, y), 'dot');
+    near(got[1]!, ref.asum(x), 'asum');
+    near(got[2]!, sq, 'sumsq');
+    near(got[3]!, sq + sqy, 'sumsq accumulated');
+    assert.equal(got[4], got[0], `dot n=${n} is deterministic`);
+  }
+});
+
+/** Labels for outer x inner positions in [0, channels), with `ignore` at about every fifth. */
+function labels(n: number, channels: number, ignore?: number): Float32Array {
+  const l = rand(n, 0, channels).map(Math.floor);
+  if (ignore !== undefined) for (let i = 0; i < n; i += 5) l[i] = ignore;
+  return l;
+}
+
+const lossCases = [
+  { outer: 5, channels: 10, inner: 1 }, { outer: 3, channels: 7, inner: 11 }, { outer: 2, channels: 4, inner: 300 },
+] as const;
+const modes: [LossNormalization, number][] = [['full', 0], ['valid', 1], ['batch_size', 2], ['none', 3]];
+
+gpuTest('SoftmaxWithLoss forward and backward: ignore_label and every normalization, against the layer', async () => {
+  for (const o of lossCases) {
+    for (const ignore of [undefined, 2]) {
+      for (const [mode, modeNum] of modes) {
+        const n = o.outer * o.channels * o.inner;
+        const x = new Blob([o.outer, o.channels, o.inner]), y = new Blob([o.outer, o.inner]), top = new Blob();
+        x.data.set(rand(n, -5, 5));
+        y.data.set(labels(o.outer * o.inner, o.channels, ignore));
+        const layer = makeLayer({ name: 'l', type: 'SoftmaxWithLoss', loss_param: { normalization: modeNum, ...(ignore === undefined ? {} : { ignore_label: ignore }) } });
+        layer.setUp([x, y], [top]);
+        layer.forward([x, y], [top]);
+        top.diff[0] = 0.7; // a loss_weight
+        layer.backward([top], [true, false], [x, y]);
+        const opts = { ...o, ignoreLabel: ignore };
+        const gprob = gpu.createBuffer(n), gloss = gpu.createBuffer(1), gdx = gpu.upload(rand(n)), glabel = gpu.upload(y.data);
+        gpu.softmaxLossForward(gpu.upload(x.data), glabel, opts, mode, gprob, gloss);
+        gpu.softmaxLossBackward(gprob, glabel, opts, mode, gpu.upload(new Float32Array([0.7])), gdx);
+        const what = `${JSON.stringify(o)} ignore ${ignore} ${mode}`;
+        close(await gpu.download(gloss, 1), top.data, `loss ${what}`);
+        close(await gpu.download(gdx, n), x.diff, `gradient ${what}`);
+      }
+    }
+  }
+});
+
+gpuTest('SoftmaxWithLoss: every label ignored gives 0; a label out of range gives NaN', async () => {
+  const o = { outer: 3, channels: 4, inner: 2, ignoreLabel: 1 }, n = 24;
+  const gloss = gpu.createBuffer(2), gprob = gpu.createBuffer(n), gx = gpu.upload(rand(n));
+  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array(6).fill(1)), o, 'valid', gprob, { buffer: gloss, offset: 0 });
+  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array([0, 1, 2, 4, 0, 0])), o, 'valid', gprob, { buffer: gloss, offset: 1 });
+  const got = await gpu.download(gloss, 2);
+  assert.equal(got[0], 0);
+  assert.ok(Number.isNaN(got[1]), `out-of-range label: ${got[1]}`);
+});
+
+gpuTest('Accuracy and its per-class top: top_k, ignore_label, ties, against the layer', async () => {
+  for (const o of lossCases) {
+    for (const topK of [1, 3]) {
+      for (const ignore of [undefined, 0]) {
+        const n = o.outer * o.channels * o.inner;
+        const x = new Blob([o.outer, o.channels, o.inner]), y = new Blob([o.outer, o.inner]), top = new Blob(), perClass = new Blob();
+        x.data.set(rand(n, 0, 4).map(Math.floor)); // small integers: many ties
+        y.data.set(labels(o.outer * o.inner, o.channels, ignore));
+        const layer = makeLayer({ name: 'a', type: 'Accuracy', accuracy_param: { top_k: topK, ...(ignore === undefined ? {} : { ignore_label: ignore }) } });
+        layer.setUp([x, y], [top, perClass]);
+        layer.forward([x, y], [top, perClass]);
+        const out = gpu.createBuffer(1), outC = gpu.createBuffer(o.channels), gx = gpu.upload(x.data), gl = gpu.upload(y.data);
+        gpu.accuracy(gx, gl, { ...o, ignoreLabel: ignore }, topK, out);
+        gpu.accuracyPerClass(gx, gl, { ...o, ignoreLabel: ignore }, topK, outC);
+        const what = `${JSON.stringify(o)} top ${topK} ignore ${ignore}`;
+        close(await gpu.download(out, 1), top.data, `accuracy ${what}`, 1e-6);
+        close(await gpu.download(outC, o.channels), perClass.data, `per-class accuracy ${what}`, 1e-6);
+      }
+    }
+  }
 });

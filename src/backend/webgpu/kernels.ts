@@ -2,13 +2,16 @@
 // GpuKernels: tscaffe's primitive kernels in WGSL over GPUBuffer operands. Every kernel method only records a dispatch;
 // submit() encodes everything recorded into one command encoder and one compute pass (WebGPU orders dispatches and
 // makes each one's writes visible to the next), so a whole training iteration can run without a host round trip.
-// download() is the only way back to the host. Operand offsets and sizes are in floats.
-import type { ConvGeometry, PoolGeometry } from '../backend.js';
-import { convOutputSize } from '../backend.js';
+// download() is the only way back to the host. Operand offsets and sizes are in floats. Reductions, losses and accuracy
+// write their results into device buffers (see wgsl/reduce.ts), so the host reads only the numbers it logs.
+import type { ConvGeometry, MatrixLayout, PoolGeometry } from '../backend.js';
+import { convOutputSize, layoutExtent } from '../backend.js';
 import { convKernels } from './wgsl/conv.js';
 import { elementwiseKernels } from './wgsl/elementwise.js';
 import { gemmKernel } from './wgsl/gemm.js';
+import { lossKernels } from './wgsl/loss.js';
 import { poolKernels } from './wgsl/pool.js';
+import { reduceKernels } from './wgsl/reduce.js';
 import { type FieldType, type KernelDef, shaderSource } from './wgsl/shader.js';
 import { softmaxKernels } from './wgsl/softmax.js';
 
@@ -19,6 +22,18 @@ export interface GpuOperand {
 }
 
 type Operand = GPUBuffer | GpuOperand;
+
+/** Caffe's LossParameter normalization modes (loss_util.ts), by name. */
+export type LossNormalization = 'full' | 'valid' | 'batch_size' | 'none';
+
+/** The labels of a loss or accuracy: per position of an (outer, channels, inner) array. */
+export interface LabelOptions {
+  outer: number;
+  channels: number;
+  inner: number;
+  /** Caffe's ignore_label: positions with this label count neither in the loss nor in the normalizer. */
+  ignoreLabel?: number;
+}
 
 interface Recorded {
   pipeline: GPUComputePipeline;
@@ -38,7 +53,13 @@ export class GpuKernels {
   /** Invocations of a 1-D kernel's workgroup. */
   readonly wg: number;
   private readonly gemmSide: number;
-  private readonly ew; private readonly conv; private readonly pool; private readonly soft;
+  /** Invocations of a reduction's workgroup (the largest power of two <= wg). */
+  private readonly rwg: number;
+  private readonly ew; private readonly conv; private readonly pool; private readonly soft; private readonly red; private readonly loss;
+  /** Workgroups of a reduction's first pass, at most (its partial pairs fill the scratch buffer). */
+  private static readonly MAX_PARTIALS = 256;
+  /** The reductions' partial pairs, then one float (a loss's reciprocal normalizer for its backward pass). */
+  private scratchBuffer: GPUBuffer | undefined;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private pending: Recorded[] = [];
   private params: GPUBuffer | undefined;
@@ -58,6 +79,10 @@ export class GpuKernels {
     this.conv = convKernels(this.wg);
     this.pool = poolKernels(this.wg);
     this.soft = softmaxKernels(this.wg);
+    const rwg = 2 ** Math.floor(Math.log2(this.wg)); // tree sums halve the workgroup
+    this.rwg = rwg;
+    this.red = reduceKernels(rwg);
+    this.loss = lossKernels(rwg, this.wg);
     device.addEventListener('uncapturederror', (e) => { this.error ??= (e as GPUUncapturedErrorEvent).error.message; });
   }
 
@@ -193,14 +218,32 @@ export class GpuKernels {
   /** C = alpha * op(A) op(B) + beta * C, row-major (A stored K x M when transA, B stored N x K when transB). */
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: Operand, B: Operand, beta: number, C: Operand): void {
+    this.gemmEx(transA, transB, M, N, K, alpha, A, { ld: transA ? M : K }, B, { ld: transB ? K : N }, beta, C, { ld: N });
+  }
+
+  /**
+   * gemm on operands stored with MatrixLayout's leading dimensions and blocks (Backend.gemmEx), e.g. a convolution's
+   * batch: the column matrix and the top images side by side. Offset tables are not supported (im2col instead).
+   */
+  gemmEx(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Operand, la: MatrixLayout, B: Operand, lb: MatrixLayout, beta: number, C: Operand, lc: MatrixLayout): void {
     if (M <= 0 || N <= 0) return;
+    const stored: [MatrixLayout, number, number][] = [[la, transA ? K : M, transA ? M : K], [lb, transB ? N : K, transB ? K : N], [lc, M, N]];
+    let blocked = false;
+    const layoutValues = stored.flatMap(([l, , cols]) => {
+      if (l.rowOffsets || l.colOffsets) throw new RangeError('gemmEx: offset tables are not supported by the WebGPU kernels (im2col instead)');
+      const blk = l.block && l.block < cols ? l.block : Math.max(1, cols);
+      if (blk < cols) blocked = true;
+      return [l.ld, blk, blk < cols ? l.blockStride ?? 0 : 0];
+    });
+    const lens = stored.map(([l, rows, cols]) => layoutExtent(rows, cols, l));
     const t = this.gemmSide, ts = 4 * t, max = this.maxGroups;
-    const k = gemmKernel(t);
+    const k = gemmKernel(t, blocked);
     const gx = Math.ceil(N / ts), gy = Math.ceil(M / ts);
     if (gx > max) throw new RangeError(`gemm: N = ${N} exceeds the adapter's dispatch limit (${max * ts})`);
     for (let y0 = 0; y0 < gy; y0 += max) {
-      this.record(k, [A, B, C], [M * K, K * N, M * N],
-        [M, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, y0 * ts], [gx, Math.min(max, gy - y0), 1]);
+      this.record(k, [A, B, C], lens,
+        [M, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, y0 * ts, ...layoutValues], [gx, Math.min(max, gy - y0), 1]);
     }
   }
 
@@ -209,17 +252,20 @@ export class GpuKernels {
     return [n, g.height, g.width, g.kernelH, g.kernelW, g.padH, g.padW, g.strideH, g.strideW, g.dilationH, g.dilationW, outH, outW];
   }
 
-  /** Caffe's im2col for one image: col is (channels * kernelH * kernelW) x (outH * outW). */
-  im2col(im: Operand, g: ConvGeometry, col: Operand): void {
+  // A batch of images is a taller image of num * channels channels, and its column matrices (one after the other) are
+  // then that image's: the kernels index channels globally, so one dispatch covers the batch.
+
+  /** Caffe's im2col for num consecutive images: col holds their (channels*kernelH*kernelW) x (outH*outW) matrices. */
+  im2col(im: Operand, g: ConvGeometry, col: Operand, num = 1): void {
     const [outH, outW] = convOutputSize(g);
-    const n = g.channels * g.kernelH * g.kernelW * outH * outW, imN = g.channels * g.height * g.width;
+    const n = num * g.channels * g.kernelH * g.kernelW * outH * outW, imN = num * g.channels * g.height * g.width;
     if (n > 0) this.record(this.conv.im2col, [im, col], [imN, n], this.convValues(g, n), this.groups1d(n));
   }
 
-  /** Caffe's col2im for one image: im (overwritten) is the sum of the column entries over each element. */
-  col2im(col: Operand, g: ConvGeometry, im: Operand): void {
+  /** Caffe's col2im for num images: each image element (overwritten) is the sum of the column entries over it. */
+  col2im(col: Operand, g: ConvGeometry, im: Operand, num = 1): void {
     const [outH, outW] = convOutputSize(g);
-    const colN = g.channels * g.kernelH * g.kernelW * outH * outW, n = g.channels * g.height * g.width;
+    const colN = num * g.channels * g.kernelH * g.kernelW * outH * outW, n = num * g.channels * g.height * g.width;
     if (n > 0) this.record(this.conv.col2im, [col, im], [colN, n], this.convValues(g, n), this.groups1d(n));
   }
 
@@ -289,5 +335,97 @@ export class GpuKernels {
   addChannelBias(x: Operand, num: number, channels: number, spatial: number, bias: Operand): void {
     const n = num * channels * spatial;
     this.run1d(this.ew.addChannelBias, n, [x, bias], [n, channels], [channels, spatial]);
+  }
+
+  /** sums[c] += the sum of channel c over num images of channels x spatial (a convolution's bias gradient). */
+  sumChannels(x: Operand, num: number, channels: number, spatial: number, sums: Operand): void {
+    if (channels <= 0) return;
+    this.record(this.red.sumChannels, [x, sums], [num * channels * spatial, channels], [num, channels, spatial], this.perChannel(channels, 'sumChannels'));
+  }
+
+  /** One workgroup per channel, split over x and y beyond maxComputeWorkgroupsPerDimension. */
+  private perChannel(channels: number, what: string): [number, number, number] {
+    const x = Math.min(channels, this.maxGroups), y = Math.ceil(channels / x);
+    if (y > this.maxGroups) throw new RangeError(`${what}: ${channels} channels exceed the adapter's dispatch limits`);
+    return [x, y, 1];
+  }
+
+  /** out[0] = x . y over n floats (plus the old out[0] when accumulate). */
+  dot(n: number, x: Operand, y: Operand, out: Operand, accumulate = false): void {
+    this.reduce(this.red.dot, n, [x, y], [n, n], [], out, { what: 0, accumulate });
+  }
+
+  /** out[0] = the sum of |x| over n floats (plus the old out[0] when accumulate). */
+  asum(n: number, x: Operand, out: Operand, accumulate = false): void {
+    this.reduce(this.red.asum, n, [x], [n], [], out, { what: 0, accumulate });
+  }
+
+  /** out[0] = the sum of x * x over n floats (plus the old out[0] when accumulate: one sum over several blobs). */
+  sumsq(n: number, x: Operand, out: Operand, accumulate = false): void {
+    this.reduce(this.red.sumsq, n, [x], [n], [], out, { what: 0, accumulate });
+  }
+
+  /**
+   * SoftmaxWithLoss forward: prob = softmax(x) over the channels; loss[0] = the sum of -log(max(prob[label], FLT_MIN))
+   * over the valid labels, divided by Caffe's normalizer. A label outside [0, channels) makes the loss NaN.
+   */
+  softmaxLossForward(x: Operand, label: Operand, o: LabelOptions, normalization: LossNormalization, prob: Operand, loss: Operand): void {
+    const n = o.outer * o.inner;
+    this.softmax(x, o.outer, o.channels, o.inner, prob);
+    this.reduce(this.loss.nll, n, [prob, label], [n * o.channels, n], this.labelValues(o), loss, { what: 0, ...this.norm(o, normalization) });
+  }
+
+  /** SoftmaxWithLoss backward: dx = (prob - onehot(label)) * topDiff[0] / normalizer; 0 at ignored positions. */
+  softmaxLossBackward(prob: Operand, label: Operand, o: LabelOptions, normalization: LossNormalization, topDiff: Operand, dx: Operand): void {
+    const n = o.outer * o.inner, total = n * o.channels;
+    const rnorm = { buffer: this.scratch(), offset: 2 * GpuKernels.MAX_PARTIALS };
+    const norm = this.norm(o, normalization);
+    // Only 'valid' needs the count of valid labels; otherwise the final pass alone writes 1 / normalizer.
+    this.reduce(this.loss.nll, norm.useCount ? n : 0, [prob, label], [total, n], this.labelValues(o), rnorm, { what: 1, ...norm });
+    this.run1d(this.loss.softmaxLossBackward, total, [prob, label, topDiff, rnorm, dx], [total, n, 1, 1, total],
+      this.labelValues(o).slice(0, 4));
+  }
+
+  /** Accuracy: out[0] = the fraction of valid labels among the topK scores of their position (0 without any). */
+  accuracy(x: Operand, label: Operand, o: LabelOptions, topK: number, out: Operand): void {
+    const n = o.outer * o.inner;
+    this.reduce(this.loss.accuracy, n, [x, label], [n * o.channels, n], [...this.labelValues(o), topK], out, { what: 2 });
+  }
+
+  /** Accuracy's per-class top: out[c] = the accuracy over the valid labels of class c (0 where there are none). */
+  accuracyPerClass(x: Operand, label: Operand, o: LabelOptions, topK: number, out: Operand): void {
+    const n = o.outer * o.inner;
+    if (o.channels <= 0) return;
+    this.record(this.loss.accuracyPerClass, [x, label, out], [n * o.channels, n, o.channels],
+      [n, ...this.labelValues(o), topK], this.perChannel(o.channels, 'accuracyPerClass'));
+  }
+
+  private labelValues(o: LabelOptions): number[] {
+    if (o.ignoreLabel !== undefined && !Number.isInteger(o.ignoreLabel)) throw new RangeError(`ignore_label ${o.ignoreLabel} is not an integer`);
+    return [o.channels, o.inner, o.ignoreLabel === undefined ? 0 : 1, o.ignoreLabel ?? 0, NaN];
+  }
+
+  /** Caffe's LossLayer::GetNormalizer, as reduceFinal's fields: the count of valid labels, or a fixed number. */
+  private norm(o: LabelOptions, mode: LossNormalization): { useCount: boolean; norm: number } {
+    const fixed = { full: o.outer * o.inner, valid: 0, batch_size: o.outer, none: 1 }[mode];
+    if (fixed === undefined) throw new RangeError(`unknown loss normalization '${mode}'`);
+    return { useCount: mode === 'valid', norm: fixed };
+  }
+
+  private scratch(): GPUBuffer {
+    return (this.scratchBuffer ??= this.createBuffer(2 * GpuKernels.MAX_PARTIALS + 1));
+  }
+
+  /**
+   * Both passes of a reduction into out[0]: partial kernel k over n items (its own values after n), then reduceFinal.
+   * The scratch buffer is reused by every reduction: dispatches run in order, so that is safe within a submission.
+   */
+  private reduce(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[], out: Operand,
+    f: { what: number; accumulate?: boolean; useCount?: boolean; norm?: number }): void {
+    const s = this.scratch();
+    const groups = n > 0 ? Math.min(GpuKernels.MAX_PARTIALS, Math.ceil(n / this.rwg)) : 0;
+    if (groups > 0) this.record(k, [...ops, s], [...lens, 2 * groups], [n, ...values], [groups, 1, 1]);
+    this.record(this.red.reduceFinal, [s, out], [2 * groups, 1],
+      [groups, f.useCount ? 1 : 0, f.norm ?? 1, f.what, f.accumulate ? 1 : 0], [1, 1, 1]);
   }
 }
