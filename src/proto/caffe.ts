@@ -4,15 +4,15 @@
 // The TS shapes of the messages and the enums are in types.generated.ts (npm run gen:proto).
 import protobuf from 'protobufjs';
 import type { CaffeMessageName, CaffeMessageTypes } from './types.generated.js';
-import { caffeProtoText } from './caffe_proto.generated.js';
+import { caffeSchema } from './caffe_proto.generated.js';
 
 // int64 fields (BlobShape.dim, SolverParameter.random_seed) as plain JS numbers: Caffe's values never exceed 2^53.
 protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 
-// The schema's text is embedded (caffe_proto.generated.ts, npm run gen:proto), so no file is read: this module also
-// loads in a browser bundle.
-export const caffeRoot: protobuf.Root = protobuf.parse(caffeProtoText, { keepCase: true }).root;
+// The schema is embedded as reflection JSON generated from caffe.proto (caffe_proto.generated.ts, npm run gen:proto), so
+// no file is read: this module also loads in a browser bundle.
+export const caffeRoot: protobuf.Root = protobuf.Root.fromJSON(caffeSchema);
 caffeRoot.resolveAll();
 
 // Caffe reads an unset `float` field as the float nearest its [default = ...] (e.g. momentum2 0.999 ->
