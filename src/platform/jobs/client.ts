@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { listLocalFiles } from '../storage/copy.js';
 import { defaultDataDir } from '../storage/open.js';
+import { ApiError } from './api_error.js';
 import { tokenFile } from './auth.js';
 import type { JobVersion, JobWithVersion } from './model.js';
 import type { Metrics } from './metrics.js';
@@ -15,15 +16,7 @@ import type { Prediction } from '../../inference/classifier.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 export interface ClientOptions {
   server?: string;

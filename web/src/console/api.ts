@@ -1,24 +1,12 @@
 // The platform API from the browser: every call sends the bearer token kept in sessionStorage ('tscaffe.token', shared
 // with the draw page); a 401 asks for the token again (one dialog for all waiting calls) and retries. Errors come
 // back as ApiError with the API's message and, for a bad request field, the field's name.
+import { ApiError } from '../../../src/platform/jobs/api_error.js';
 import { h, uid } from './dom.js';
 
 export const TOKEN_KEY = 'tscaffe.token';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-
-  /** The message without the 'field: ' prefix the API puts in front (for display next to that field). */
-  get detail(): string {
-    return this.field && this.message.startsWith(`${this.field}: `) ? this.message.slice(this.field.length + 2) : this.message;
-  }
-}
+export { ApiError };
 
 export const getToken = (): string | null => sessionStorage.getItem(TOKEN_KEY);
 
