@@ -4,6 +4,7 @@
 // makes each one's writes visible to the next), so a whole training iteration can run without a host round trip.
 // download() is the only way back to the host. Operand offsets and sizes are in floats. Reductions, losses and accuracy
 // write their results into device buffers (see wgsl/reduce.ts), so the host reads only the numbers it logs.
+import { BATCH_SIZE, FULL, NONE, VALID, normalizer } from '../../layers/loss_normalization.js';
 import type { ConvGeometry, MatrixLayout, PoolGeometry } from '../backend.js';
 import { convOutputSize, layoutExtent } from '../backend.js';
 import { convKernels } from './wgsl/conv.js';
@@ -407,9 +408,10 @@ export class GpuKernels {
 
   /** Caffe's LossLayer::GetNormalizer, as reduceFinal's fields: the count of valid labels, or a fixed number. */
   private norm(o: LabelOptions, mode: LossNormalization): { useCount: boolean; norm: number } {
-    const fixed = { full: o.outer * o.inner, valid: 0, batch_size: o.outer, none: 1 }[mode];
-    if (fixed === undefined) throw new RangeError(`unknown loss normalization '${mode}'`);
-    return { useCount: mode === 'valid', norm: fixed };
+    const code = { full: FULL, valid: VALID, batch_size: BATCH_SIZE, none: NONE }[mode];
+    if (code === undefined) throw new RangeError(`unknown loss normalization '${mode}'`);
+    // 'valid' divides by the count of valid labels, computed on the device
+    return { useCount: code === VALID, norm: code === VALID ? 0 : normalizer(code, o.outer, o.inner, -1) };
   }
 
   private scratch(): GPUBuffer {
