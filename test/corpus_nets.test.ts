@@ -247,7 +247,7 @@ for (const file of netFiles) {
         if (isDeploy) net.outputBlobs.forEach((b, i) => fill(b.diff, 7 + i, -1, 1));
         else assert.ok(loss > 0, `${what}: loss ${loss}`);
         net.clearParamDiffs();
-        net.backward();
+        await net.backward();
         for (const [i, p] of net.learnableParams.entries()) assert.ok(allFinite(p.diff), `${what}: gradient of param ${i} not finite`);
         assert.ok(net.learnableParams.some((p) => anyNonZero(p.diff)), `${what}: all parameter gradients are zero`);
         if (isDeploy) for (const b of net.inputBlobs) assert.ok(allFinite(b.diff) && anyNonZero(b.diff), `${what}: input gradient`);

@@ -176,6 +176,6 @@ test('In a Net: DummyData and Parameter feed EuclideanLoss; BatchNorm statistics
   for (let i = 0; i < 6; i++) want += (xn[i]! - p.data[i]!) ** 2;
   near(loss, want / 2 / 2, 1e-5, 'loss');
   net.clearParamDiffs();
-  net.backward();
+  await net.backward();
   for (let i = 0; i < 6; i++) near(p.diff[i]!, -(xn[i]! - p.data[i]!) / 2, 1e-5, `p diff ${i}`);
 });

@@ -84,7 +84,7 @@ test('snapshot then resume continues with the same weights, history and learning
   const extra = 'base_lr: 0.05 momentum: 0.9 lr_policy: "multistep" gamma: 0.5 stepvalue: 10 stepvalue: 15';
   const s = await Solver.create(solverParam(extra, 20));
   await s.step(12);
-  const files = s.snapshot();
+  const files = await s.snapshot();
   const r = await Solver.create(solverParam(extra, 20));
   r.restore(files.state);
   assert.equal(r.iter, 12);

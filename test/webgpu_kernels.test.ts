@@ -211,7 +211,8 @@ gpuTest('axpy, axpby, scal, the SGD step and the channel bias, 1-D dispatches sp
     ref.sgdStep(ww, wg, wh, 5e-4, 0.9, 0.01);
     // w, g and h side by side in one buffer, as a later device-resident net may pack them.
     const packed = k.upload(new Float32Array([...w, ...g, ...h]));
-    k.sgdStep(n, { buffer: packed }, { buffer: packed, offset: n }, { buffer: packed, offset: 2 * n }, 5e-4, 0.9, 0.01);
+    k.solverStep('SGD', n, { buffer: packed }, { buffer: packed, offset: n }, [{ buffer: packed, offset: 2 * n }],
+      { decay: 5e-4, momentum: 0.9, lr: 0.01 });
     const out = await k.download(packed, 3 * n);
     close(out.subarray(0, n), ww, 'sgd w');
     close(out.subarray(n, 2 * n), wg, 'sgd g');

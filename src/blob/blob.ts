@@ -1,15 +1,17 @@
 // Blob: Caffe's N-D array of float32 data and gradient (diff), row-major, shape as Caffe's BlobShape.
 import type { BlobProto } from '../proto/types.generated.js';
 import { has } from '../proto/caffe.js';
-import { allocFloat32 } from '../backend/backend.js';
+import { SyncedMemory, type BlobDevice } from './synced_memory.js';
 import '../backend/all.js'; // blobs allocate in the active backend's memory: make sure the backends are registered
 
 export class Blob {
   private _shape: number[] = [];
   private _count = 0;
   private _capacity = 0;
-  private _data: Float32Array = new Float32Array(0);
-  private _diff: Float32Array = new Float32Array(0);
+  private _data = new SyncedMemory(0);
+  private _diff = new SyncedMemory(0);
+  /** For messages: the net names its blobs (and a layer's parameters). */
+  name = 'blob';
 
   constructor(shape: number[] = []) {
     if (shape.length) this.reshape(shape);
@@ -27,8 +29,8 @@ export class Blob {
     this._count = count;
     if (count > this._capacity) {
       this._capacity = count;
-      this._data = allocFloat32(count);
-      this._diff = allocFloat32(count);
+      this._data = new SyncedMemory(count);
+      this._diff = new SyncedMemory(count);
     }
   }
 
@@ -78,26 +80,63 @@ export class Blob {
     return ((n * this.channels + c) * this.height + h) * this.width + w;
   }
 
-  /** The data, exactly `count` elements long. */
+  private view(a: Float32Array): Float32Array {
+    return a.length === this._count ? a : a.subarray(0, this._count);
+  }
+
+  /** The data on the host, exactly `count` elements long, to read and write (a device copy becomes stale). */
   get data(): Float32Array {
-    return this._data.length === this._count ? this._data : this._data.subarray(0, this._count);
+    return this.view(this._data.mutableHost(`${this.name} data`));
   }
 
   get diff(): Float32Array {
-    return this._diff.length === this._count ? this._diff : this._diff.subarray(0, this._count);
+    return this.view(this._diff.mutableHost(`${this.name} diff`));
+  }
+
+  /** The data on the host, to read only (Caffe's cpu_data): a device copy stays valid. */
+  get cpuData(): Float32Array {
+    return this.view(this._data.hostRead(`${this.name} data`));
+  }
+
+  get cpuDiff(): Float32Array {
+    return this.view(this._diff.hostRead(`${this.name} diff`));
+  }
+
+  /** The data's device buffer (Caffe's gpu_data / mutable_gpu_data): uploaded when the host copy is newer. */
+  deviceData<B>(dev: BlobDevice<B>, write = false): B {
+    return this._data.device(dev, write, `${this.name} data`);
+  }
+
+  deviceDiff<B>(dev: BlobDevice<B>, write = false): B {
+    return this._diff.device(dev, write, `${this.name} diff`);
+  }
+
+  /** Whether the data or diff is newer on a device than on the host. */
+  get onDevice(): boolean {
+    return this._data.onDevice || this._diff.onDevice;
+  }
+
+  /** Bring the host's data and diff up to date with the device's (a no-op for host-only blobs). */
+  async syncToHost(): Promise<void> {
+    await Promise.all([this._data.syncToHost(), this._diff.syncToHost()]);
   }
 
   /** Share another blob's data storage (Caffe's ShareData), e.g. for in-place views. */
   shareData(other: Blob): void {
     if (other._count !== this._count) throw new Error('shareData: count mismatch');
     this._data = other._data;
-    this._capacity = Math.min(this._capacity, other._data.length);
+    this._capacity = Math.min(this._capacity, other._data.size);
   }
 
   shareDiff(other: Blob): void {
     if (other._count !== this._count) throw new Error('shareDiff: count mismatch');
     this._diff = other._diff;
-    this._capacity = Math.min(this._capacity, other._diff.length);
+    this._capacity = Math.min(this._capacity, other._diff.size);
+  }
+
+  /** Whether this blob's data is `other`'s (shared storage, e.g. a parameter shared by name). */
+  sharesDataWith(other: Blob): boolean {
+    return this._data === other._data;
   }
 
   shapeString(): string {
@@ -111,7 +150,7 @@ export class Blob {
   /** Sum of absolute values / squares (asum, sumsq), used by clip_gradients and debug info. */
   sumsqDiff(): number {
     let s = 0;
-    const d = this.diff;
+    const d = this.cpuDiff;
     for (let i = 0; i < d.length; i++) s += d[i]! * d[i]!;
     return s;
   }
@@ -137,8 +176,8 @@ export class Blob {
 
   /** To a BlobProto (plain object), data and optionally diff, with `shape` as Caffe 1.0 writes it. */
   toProto(writeDiff = false): BlobProto {
-    const p: BlobProto = { shape: { dim: [...this._shape] }, data: Array.from(this.data) };
-    if (writeDiff) p.diff = Array.from(this.diff);
+    const p: BlobProto = { shape: { dim: [...this._shape] }, data: Array.from(this.cpuData) };
+    if (writeDiff) p.diff = Array.from(this.cpuDiff);
     return p;
   }
 }

@@ -9,6 +9,8 @@ import { backend } from '../backend/backend.js';
 
 import '../backend/all.js';
 import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
+import { closeDevices, openDevices } from './devices.js';
+import { backwardLayerOnDevice, forwardLayerOnDevice, syncBlobsToHost } from '../net/device_pass.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import type { Command } from './command.js';
@@ -25,19 +27,6 @@ const common: Record<string, FlagSpec> = {
 
 function stagesOf(s: unknown): string[] {
   return String(s ?? '').split(',').filter((x) => x.length > 0);
-}
-
-/** -gpu / solver_mode: GPU without a GPU backend: warn and run on the CPU, as the issue asks. */
-function selectDevice(gpuFlag: string, threads: unknown, solver?: SolverParameter): void {
-  if (Number(threads) > 0) process.env.TSCAFFE_THREADS = String(threads);
-  const l = logger('caffe.cpp:197');
-  let gpus = gpuFlag;
-  if (!gpus && solver && (solver.solver_mode ?? 1) === 1 && has(solver, 'solver_mode')) gpus = String(solver.device_id ?? 0);
-  if (gpus) {
-    logger('caffe.cpp:200').warn(`GPU requested (-gpu ${gpus}) but no GPU backend is available in this build: using the CPU.`);
-  }
-  const b = backend() as { name: string; threads?: number };
-  l.info(`Use CPU. (backend: ${b.name}${b.threads ? `, ${b.threads} threads` : ""})`);
 }
 
 export function installSignalHandlers(sigint: string, sighup: string): { action: () => SolverAction; dispose: () => void } {
@@ -80,20 +69,29 @@ export const trainCommand: Command = {
     sp.train_state = { ...(sp.train_state ?? {}), level: Number(flags.level), stage: stagesOf(flags.stage) } as SolverParameter['train_state'];
     if (Number(flags.iterations) > 0) sp.max_iter = Number(flags.iterations);
     if (flags.weights) sp.weights = [...(sp.weights ?? []), ...String(flags.weights).split(',')];
-    selectDevice(String(flags.gpu ?? ''), flags.threads, sp);
+    const devices = await openDevices(String(flags.gpu ?? ''), flags.threads, sp);
     const signals = installSignalHandlers(String(flags.sigint_effect), String(flags.sighup_effect));
     try {
-      const solver = await Solver.create(sp, { requestedAction: signals.action });
+      const solver = await Solver.create(sp, { requestedAction: signals.action, devices });
       try {
         if (flags.snapshot) logger('caffe.cpp:235').info(`Resuming from ${flags.snapshot}`);
         logger('caffe.cpp:239').info('Starting Optimization');
         await solver.solve(flags.snapshot ? String(flags.snapshot) : undefined);
         logger('caffe.cpp:250').info('Optimization Done.');
+      } catch (e) {
+        const lost = devices.find((d) => d.lostReason !== undefined);
+        if (!lost) throw e;
+        const last = solver.lastSnapshot;
+        logger('caffe.cpp:252').error(`${lost.name} was lost during training (${lost.lostReason}): training stopped. ` +
+          (last ? `The last snapshot is intact: resume with: tscaffe train -solver ${solverFile} -snapshot ${last.state}`
+            : 'No snapshot was written in this run (set snapshot: N in the solver to be able to resume).'));
+        return 1;
       } finally {
         await solver.close();
       }
     } finally {
       signals.dispose();
+      closeDevices(devices);
     }
     return 0;
   },
@@ -118,8 +116,9 @@ export const testCommand: Command = {
   async run({ flags }) {
     if (!flags.model) throw new UsageError('Need a model definition to score.');
     if (!flags.weights) throw new UsageError('Need model weights to score.');
-    selectDevice(String(flags.gpu ?? ''), flags.threads);
+    const devices = await openDevices(String(flags.gpu ?? ''), flags.threads);
     const net = await loadNet(String(flags.model), 1, Number(flags.level), stagesOf(flags.stage), String(flags.weights));
+    if (devices[0]) net.useDevice(devices[0]);
     const iters = Number(flags.iterations);
     const l = logger('caffe.cpp:304');
     logger('caffe.cpp:290').info(`Running for ${iters} iterations.`);
@@ -129,9 +128,10 @@ export const testCommand: Command = {
     try {
       for (let i = 0; i < iters; i++) {
         loss = f(loss + (await net.forward()));
+        await syncBlobsToHost(net.outputBlobs);
         let idx = 0;
         net.outputBlobIndices.forEach((bid, j) => {
-          for (const v of net.blobs[bid]!.data) {
+          for (const v of net.blobs[bid]!.cpuData) {
             if (i === 0) { scores.push(v); outIds.push(j); } else scores[idx] = f(scores[idx]! + v);
             idx++;
             l.info(`Batch ${i}, ${net.blobNames[bid]} = ${fmtG(v)}`);
@@ -140,6 +140,7 @@ export const testCommand: Command = {
       }
     } finally {
       await net.close();
+      closeDevices(devices);
     }
     logger('caffe.cpp:309').info(`Loss: ${fmtG(f(loss / iters))}`);
     scores.forEach((s, i) => {
@@ -165,8 +166,22 @@ export const timeCommand: Command = {
     if (!flags.model) throw new UsageError('Need a model definition to time.');
     const phaseName = String(flags.phase).toUpperCase();
     if (phaseName !== 'TRAIN' && phaseName !== 'TEST') throw new UsageError(`-phase must be TRAIN or TEST, got '${flags.phase}'`);
-    selectDevice(String(flags.gpu ?? ''), flags.threads);
+    const devices = await openDevices(String(flags.gpu ?? ''), flags.threads);
     const net = await loadNet(String(flags.model), phaseName === 'TRAIN' ? 0 : 1, Number(flags.level), stagesOf(flags.stage));
+    const gpu = devices[0];
+    if (gpu) net.useDevice(gpu);
+    const lossBuffer = gpu?.alloc(1, 'loss');
+    // One layer, timed to its end (on a device: its kernels submitted and finished).
+    const forwardLayer = async (i: number) => {
+      if (!gpu) return void net.layers[i]!.forwardWithLoss(net.bottomVecs[i]!, net.topVecs[i]!);
+      await forwardLayerOnDevice(net.layers[i]!, net.bottomVecs[i]!, net.topVecs[i]!, gpu, lossBuffer!, false);
+      await gpu.finish();
+    };
+    const backwardLayer = async (i: number) => {
+      if (!gpu) return net.layers[i]!.backward(net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!);
+      await backwardLayerOnDevice(net.layers[i]!, net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!, gpu);
+      await gpu.finish();
+    };
     const l = logger('caffe.cpp:352');
     const iters = Number(flags.iterations);
     try {
@@ -174,7 +189,7 @@ export const timeCommand: Command = {
       const initial = await net.forward();
       l.info(`Initial loss: ${fmtG(initial)}`);
       l.info('Performing Backward');
-      net.backward();
+      await net.backward();
       l.info('*** Benchmark begins ***');
       l.info(`Testing for ${iters} iterations.`);
       const n = net.layers.length;
@@ -187,14 +202,14 @@ export const timeCommand: Command = {
         let t = performance.now();
         for (let i = 0; i < n; i++) {
           const s = performance.now();
-          net.layers[i]!.forwardWithLoss(net.bottomVecs[i]!, net.topVecs[i]!);
+          await forwardLayer(i);
           fwd[i]! += performance.now() - s;
         }
         fwdTotal += performance.now() - t;
         t = performance.now();
         for (let i = n - 1; i >= 0; i--) {
           const s = performance.now();
-          net.layers[i]!.backward(net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!);
+          await backwardLayer(i);
           bwd[i]! += performance.now() - s;
         }
         bwdTotal += performance.now() - t;
@@ -213,6 +228,7 @@ export const timeCommand: Command = {
       l.info('*** Benchmark ends ***');
     } finally {
       await net.close();
+      closeDevices(devices);
     }
     return 0;
   },
@@ -228,7 +244,7 @@ export const deviceQueryCommand: Command = {
     const adapters = await findGpuAdapters();
     if (adapters.length === 0) l.warn('No WebGPU adapter found (no GPU, or no driver for one).');
     for (const a of adapters) l.info(formatAdapter(a.description));
-    l.warn('This build of tscaffe has no GPU training backend yet; training runs on the CPU.');
+    if (adapters.length) l.info('Train on one with -gpu N (or solver_mode: GPU and device_id: N); -gpu all trains data-parallel on all of them.');
     l.info(`CPU backend: ${backend().name}`);
     return 0;
   },

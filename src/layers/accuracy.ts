@@ -2,6 +2,7 @@
 import type { AccuracyParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { Layer, registerLayer } from './layer.js';
 
 export class AccuracyLayer extends Layer {
@@ -62,6 +63,19 @@ export class AccuracyLayer extends Layer {
 
   backward(_top: Blob[], propagateDown: boolean[]): void {
     if (propagateDown.some((p) => p)) throw new Error(`Layer ${this.name}: Accuracy has no gradient`);
+  }
+
+  // A label outside [0, channels) cannot throw on the device: the accuracy is NaN instead.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!;
+    const o = { outer: b.count(0, this.axis), channels: b.shape[this.axis]!, inner: b.count(this.axis + 1), ignoreLabel: this.ignoreLabel };
+    const x = b.deviceData(gpu), label = bottom[1]!.deviceData(gpu);
+    gpu.kernels.accuracy(x, label, o, this.topK, top[0]!.deviceData(gpu, true));
+    if (top.length > 1) gpu.kernels.accuracyPerClass(x, label, o, this.topK, top[1]!.deviceData(gpu, true));
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[]): void {
+    this.backward(top, propagateDown);
   }
 }
 

@@ -5,10 +5,16 @@ import { Blob } from '../blob/blob.js';
 import { allocFloat32, backend, convOutputSize, type ConvGeometry, type MatrixLayout } from '../backend/backend.js';
 import { fillBlob } from '../util/filler.js';
 import { envVar } from '../util/env.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import type { GpuOperand } from '../backend/webgpu/kernels.js';
 import { Layer } from './layer.js';
 
 /** Columns (images x output pixels) per batched convolution GEMM (TSCAFFE_CONV_CHUNK). */
 const CHUNK_COLUMNS = Number(envVar('TSCAFFE_CONV_CHUNK')) > 0 ? Number(envVar('TSCAFFE_CONV_CHUNK')) : 2048;
+/** On a device the batches are as large as memory allows, or TSCAFFE_CONV_CHUNK columns where that is set. */
+const GPU_CHUNK_COLUMNS = Number(envVar('TSCAFFE_CONV_CHUNK')) > 0 ? Number(envVar('TSCAFFE_CONV_CHUNK')) : Infinity;
+/** Floats of a device column matrix, at most (256 MB), and below the adapter's maxStorageBufferBindingSize. */
+const GPU_MAX_COL_FLOATS = 64 << 20;
 
 function pick(list: readonly number[] | undefined, i: number, dflt: number): number {
   if (!list || list.length === 0) return dflt;
@@ -296,6 +302,88 @@ export abstract class BaseConvolutionLayer extends Layer {
       const [col, lc] = this.colOperand(i);
       backend().gemmEx(false, true, Mg, Kg, ld, 1, out.subarray(i * Mg * P), lo, col, lc, 1,
         weightDiff.subarray(i * Mg * Kg, (i + 1) * Mg * Kg), { ld: Kg });
+    }
+  }
+
+  // Device paths (Caffe's Forward_gpu / Backward_gpu): the same batched GEMMs on the device's kernels, with the column
+  // matrix of `c` images in a device buffer the layer owns (always by im2col: gemmEx takes no offset tables there).
+  private gpuCol: { buffer: GPUBuffer; floats: number; gpu: WebGpuDevice } | undefined;
+
+  /** Images per device batch: the column matrix and each batch's binding stay within the adapter's limits. */
+  protected gpuChunk(num: number, gpu: WebGpuDevice): number {
+    const { convOutC, outSp: P, kTotal } = this.convDims();
+    const g = this.geometry();
+    const maxFloats = Math.min(GPU_MAX_COL_FLOATS, Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4));
+    const perImage = Math.max(kTotal * P, convOutC * P, g.channels * g.height * g.width);
+    // gemmEx dispatches one workgroup per 32 to 64 columns in x: keep c * P within the dispatch limit
+    const byCols = Math.floor(Math.min(GPU_CHUNK_COLUMNS, gpu.kernels.maxGroups * 32) / P);
+    return Math.max(1, Math.min(num, Math.floor(maxFloats / perImage), byCols));
+  }
+
+  /** The device column buffer for c images (grown when needed; a buffer on another device is replaced). */
+  protected gpuCols(gpu: WebGpuDevice, c: number): GPUBuffer {
+    const { outSp: P, kTotal } = this.convDims();
+    const need = kTotal * P * c;
+    if (!this.gpuCol || this.gpuCol.gpu !== gpu || this.gpuCol.floats < need) {
+      if (this.gpuCol) this.gpuCol.gpu.free(this.gpuCol.buffer);
+      this.gpuCol = { buffer: gpu.alloc(need, `Layer ${this.name} column buffer`), floats: need, gpu };
+    }
+    return this.gpuCol.buffer;
+  }
+
+  override async close(): Promise<void> {
+    if (this.gpuCol) this.gpuCol.gpu.free(this.gpuCol.buffer);
+    this.gpuCol = undefined;
+    await super.close();
+  }
+
+  /** im2col (or col2im) of images [n0, n0+c) of the device image `im`. */
+  protected gpuImToCols(gpu: WebGpuDevice, im: GPUBuffer, n0: number, c: number, col: GPUBuffer): void {
+    const g = this.geometry();
+    gpu.kernels.im2col({ buffer: im, offset: n0 * g.channels * g.height * g.width }, g, col, c);
+  }
+
+  protected gpuColsToIm(gpu: WebGpuDevice, col: GPUBuffer, im: GPUBuffer, n0: number, c: number): void {
+    const g = this.geometry();
+    gpu.kernels.col2im(col, g, { buffer: im, offset: n0 * g.channels * g.height * g.width }, c);
+  }
+
+  /** Group i's operands: weights (Mg x Kg), columns (Kg x c*P, blocked), output side (Mg x c*P, blocked, from image n0). */
+  private gpuOperands(w: GPUBuffer, col: GPUBuffer, out: GPUBuffer, n0: number, i: number) {
+    const { convOutC, outSp: P, kTotal } = this.convDims();
+    const Mg = convOutC / this.group, Kg = kTotal / this.group;
+    return {
+      Mg, Kg,
+      w: { buffer: w, offset: i * Mg * Kg } as GpuOperand,
+      col: { buffer: col, offset: i * Kg * P } as GpuOperand,
+      out: { buffer: out, offset: n0 * convOutC * P + i * Mg * P } as GpuOperand,
+    };
+  }
+
+  /** Per group: out (images [n0, n0+c) of the output side) = W * col. */
+  protected gpuGemmForward(gpu: WebGpuDevice, w: GPUBuffer, col: GPUBuffer, out: GPUBuffer, n0: number, c: number): void {
+    const ld = c * this.convDims().outSp, lc = this.colLayout(), lo = this.outLayout();
+    for (let i = 0; i < this.group; i++) {
+      const o = this.gpuOperands(w, col, out, n0, i);
+      gpu.kernels.gemmEx(false, false, o.Mg, ld, o.Kg, 1, o.w, { ld: o.Kg }, o.col, lc, 0, o.out, lo);
+    }
+  }
+
+  /** Per group: col = W^T * out. */
+  protected gpuGemmBackwardData(gpu: WebGpuDevice, w: GPUBuffer, out: GPUBuffer, n0: number, c: number, col: GPUBuffer): void {
+    const ld = c * this.convDims().outSp, lc = this.colLayout(), lo = this.outLayout();
+    for (let i = 0; i < this.group; i++) {
+      const o = this.gpuOperands(w, col, out, n0, i);
+      gpu.kernels.gemmEx(true, false, o.Kg, ld, o.Mg, 1, o.w, { ld: o.Kg }, o.out, lo, 0, o.col, lc);
+    }
+  }
+
+  /** Per group: weight grad += out * col^T (Caffe accumulates parameter gradients). */
+  protected gpuGemmWeights(gpu: WebGpuDevice, wDiff: GPUBuffer, out: GPUBuffer, n0: number, c: number, col: GPUBuffer): void {
+    const ld = c * this.convDims().outSp, lc = this.colLayout(), lo = this.outLayout();
+    for (let i = 0; i < this.group; i++) {
+      const o = this.gpuOperands(wDiff, col, out, n0, i);
+      gpu.kernels.gemmEx(false, true, o.Mg, o.Kg, ld, 1, o.out, lo, o.col, lc, 1, o.w, { ld: o.Kg });
     }
   }
 }

@@ -40,9 +40,17 @@ export class DataLayer extends Layer {
       await this.reader.close();
       throw new Error(`Layer ${this.name}: data_param.batch_size ${this.batchSize} is larger than the database ${source} (${records} records)`);
     }
-    this.pending = this.reader.readBatch(this.batchSize);
+    this.pending = this.readShard();
     this.batch = decodeDatumBatch(await this.pending, source);
     this.pending = undefined;
+  }
+
+  /** The next batch of this replica: of every `count` consecutive batches, the one at `index` (Caffe's multi-GPU reader). */
+  private async readShard(): Promise<Buffer[]> {
+    const { index, count } = this.shard;
+    if (count === 1) return this.reader!.readBatch(this.batchSize);
+    const all = await this.reader!.readBatch(this.batchSize * count);
+    return all.slice(index * this.batchSize, (index + 1) * this.batchSize);
   }
 
   override layerSetUp(_bottom: Blob[], top: Blob[]): void {
@@ -57,7 +65,7 @@ export class DataLayer extends Layer {
 
   override async prefetch(): Promise<void> {
     if (!this.batch) {
-      if (!this.pending) this.pending = this.reader!.readBatch(this.batchSize);
+      if (!this.pending) this.pending = this.readShard();
       const dp = paramOf<DataParameter>('DataParameter', this.param.data_param);
       this.batch = decodeDatumBatch(await this.pending, dp.source ?? '');
       this.pending = undefined;
@@ -81,7 +89,7 @@ export class DataLayer extends Layer {
     if (top.length > 1) top[1]!.data.set(b.labels);
     this.batch = undefined;
     // Start reading the next batch now; it completes while this one trains.
-    this.pending = this.reader!.readBatch(this.batchSize);
+    this.pending = this.readShard();
   }
 
   backward(): void {}

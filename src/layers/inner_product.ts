@@ -3,6 +3,7 @@ import type { InnerProductParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer, registerLayer } from './layer.js';
 
@@ -72,6 +73,28 @@ export class InnerProductLayer extends Layer {
     }
     if (propagateDown[0]) {
       be.gemm(false, this.transpose, this.M, this.K, this.N, 1, td, this.blobs[0]!.data, 0, bottom[0]!.diff);
+    }
+  }
+
+  // The bias is a per-channel bias of an M x N x 1 array (and its gradient the channel sums).
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const k = gpu.kernels, x = bottom[0]!.deviceData(gpu), w = this.blobs[0]!.deviceData(gpu);
+    const out = top[0]!.deviceData(gpu, true);
+    k.gemm(false, !this.transpose, this.M, this.N, this.K, 1, x, w, 0, out);
+    if (this.biasTerm) k.addChannelBias(out, this.M, this.N, 1, this.blobs[1]!.deviceData(gpu));
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const k = gpu.kernels, td = top[0]!.deviceDiff(gpu);
+    if (this.paramPropagateDown[0]) {
+      const bd = bottom[0]!.deviceData(gpu), wd = this.blobs[0]!.deviceDiff(gpu, true);
+      if (this.transpose) k.gemm(true, false, this.K, this.N, this.M, 1, bd, td, 1, wd);
+      else k.gemm(true, false, this.N, this.K, this.M, 1, td, bd, 1, wd);
+    }
+    if (this.biasTerm && this.paramPropagateDown[1]) k.sumChannels(td, this.M, this.N, 1, this.blobs[1]!.deviceDiff(gpu, true));
+    if (propagateDown[0]) {
+      const w = this.blobs[0]!.deviceData(gpu);
+      k.gemm(false, this.transpose, this.M, this.K, this.N, 1, td, w, 0, bottom[0]!.deviceDiff(gpu, true));
     }
   }
 }

@@ -2,6 +2,7 @@
 // layerSetUp and reshape and installs loss weights; forward/backward do the math through the backend.
 import type { LayerParameter } from '../proto/types.generated.js';
 import { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 
 export const TRAIN = 0;
 export const TEST = 1;
@@ -14,6 +15,8 @@ export abstract class Layer {
   /** Loss weight per top (0 for non-loss tops). */
   lossWeights: number[] = [];
   readonly phase: number;
+  /** Set by the net before init() in data-parallel training: source layers read only batches index, index + count... */
+  shard = { index: 0, count: 1 };
 
   constructor(readonly param: LayerParameter) {
     this.phase = param.phase ?? TRAIN;
@@ -48,6 +51,14 @@ export abstract class Layer {
   abstract forward(bottom: Blob[], top: Blob[]): void;
   abstract backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void;
 
+  /**
+   * Optional device paths (Caffe's Forward_gpu/Backward_gpu): record the same math as forward/backward on the device's
+   * kernels, on the blobs' device buffers (Blob.deviceData/deviceDiff), never reading anything back. A layer without
+   * them runs on the host in a device net: the net brings its blobs to the host first (slow, but correct).
+   */
+  forwardGpu?(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void;
+  backwardGpu?(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void;
+
   /** Forward, then the weighted loss of this layer's loss tops (Caffe's Layer::Forward). */
   forwardWithLoss(bottom: Blob[], top: Blob[]): number {
     this.reshape(bottom, top);
@@ -56,7 +67,7 @@ export abstract class Layer {
     for (let i = 0; i < top.length; i++) {
       const w = this.lossWeights[i] ?? 0;
       if (w === 0) continue;
-      const d = top[i]!.data;
+      const d = top[i]!.cpuData;
       let s = 0;
       for (let j = 0; j < d.length; j++) s += d[j]!;
       loss += w * s;

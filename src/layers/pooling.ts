@@ -4,6 +4,7 @@ import type { PoolingParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { backend, type PoolGeometry } from '../backend/backend.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { Layer, registerLayer } from './layer.js';
 
 const MAX = 0;
@@ -77,6 +78,25 @@ export class PoolingLayer extends Layer {
     const be = backend();
     if ((this.pp.pool ?? MAX) === MAX) be.maxPoolBackward(top[0]!.diff, this.mask.data, this.g, bottom[0]!.diff);
     else be.avePoolBackward(top[0]!.diff, this.g, bottom[0]!.diff);
+  }
+
+  // On the device a second top is the mask itself (Caffe's use_top_mask): backward reads it back from there.
+  private deviceMask(top: Blob[], gpu: WebGpuDevice, write: boolean): GPUBuffer {
+    return (top.length > 1 ? top[1]! : this.mask).deviceData(gpu, write);
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const x = bottom[0]!.deviceData(gpu), y = top[0]!.deviceData(gpu, true);
+    if ((this.pp.pool ?? MAX) === MAX) gpu.kernels.maxPoolForward(x, this.g, y, this.deviceMask(top, gpu, true));
+    else gpu.kernels.avePoolForward(x, this.g, y);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const dy = top[0]!.deviceDiff(gpu);
+    if ((this.pp.pool ?? MAX) === MAX) {
+      gpu.kernels.maxPoolBackward(dy, this.deviceMask(top, gpu, false), this.g, bottom[0]!.deviceDiff(gpu, true));
+    } else gpu.kernels.avePoolBackward(dy, this.g, bottom[0]!.deviceDiff(gpu, true));
   }
 }
 

@@ -3,6 +3,7 @@ import type { ReLUParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { Layer, registerLayer } from './layer.js';
 
 export class ReLULayer extends Layer {
@@ -26,6 +27,17 @@ export class ReLULayer extends Layer {
   backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     // In place, bottom data already holds the output; its sign is the input's sign for slope >= 0.
     if (propagateDown[0]) backend().reluBackward(bottom[0]!.data, top[0]!.diff, bottom[0]!.diff, this.slope);
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const x = bottom[0]!.deviceData(gpu);
+    gpu.kernels.reluForward(bottom[0]!.count(), x, top[0]!.deviceData(gpu, true), this.slope);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const b = bottom[0]!, x = b.deviceData(gpu), dy = top[0]!.deviceDiff(gpu);
+    gpu.kernels.reluBackward(b.count(), x, dy, b.deviceDiff(gpu, true), this.slope);
   }
 }
 

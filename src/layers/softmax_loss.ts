@@ -3,8 +3,11 @@ import type { SoftmaxParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import type { LabelOptions, LossNormalization } from '../backend/webgpu/kernels.js';
+import { layerOps } from '../backend/webgpu/wgsl/layer_ops.js';
 import { registerLayer } from './layer.js';
-import { LossLayer, normalizer } from './loss_util.js';
+import { BATCH_SIZE, FULL, LossLayer, NONE, VALID, normalizer } from './loss_util.js';
 
 const FLT_MIN = 1.17549435e-38;
 
@@ -69,6 +72,36 @@ export class SoftmaxWithLossLayer extends LossLayer {
     }
     const scale = top[0]!.diff[0]! / normalizer(this.mode, this.outer, this.inner, count);
     backend().scal(scale, dx);
+  }
+
+  private labelOptions(bottom: Blob[]): LabelOptions {
+    return { outer: this.outer, channels: bottom[0]!.shape[this.axis]!, inner: this.inner, ignoreLabel: this.ignoreLabel };
+  }
+
+  private normalization(): LossNormalization {
+    const m = ({ [FULL]: 'full', [VALID]: 'valid', [BATCH_SIZE]: 'batch_size', [NONE]: 'none' } as const)[this.mode];
+    if (!m) throw new Error(`Layer ${this.name}: unknown loss normalization mode ${this.mode}`);
+    return m;
+  }
+
+  // A label outside [0, channels) cannot throw on the device: the loss is NaN instead.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const x = bottom[0]!.deviceData(gpu), label = bottom[1]!.deviceData(gpu);
+    const prob = this.prob.deviceData(gpu, true);
+    gpu.kernels.softmaxLossForward(x, label, this.labelOptions(bottom), this.normalization(), prob, top[0]!.deviceData(gpu, true));
+    if (top.length === 2) {
+      const n = this.prob.count();
+      gpu.kernels.run1d(layerOps(gpu.kernels.wg).copy, n, [prob, top[1]!.deviceData(gpu, true)], [n, n], []);
+    }
+  }
+
+  /** Scaled by the loss weight the top's diff holds (Caffe's top[0]->cpu_diff()[0]). */
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name}: cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const prob = this.prob.deviceData(gpu), label = bottom[1]!.deviceData(gpu), topDiff = top[0]!.deviceDiff(gpu);
+    gpu.kernels.softmaxLossBackward(prob, label, this.labelOptions(bottom), this.normalization(), topDiff,
+      bottom[0]!.deviceDiff(gpu, true));
   }
 }
 

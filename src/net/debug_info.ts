@@ -17,18 +17,18 @@ function absMean(a: Float32Array): number {
 
 function sums(b: Blob): { asumData: number; asumDiff: number; sumsqData: number; sumsqDiff: number } {
   let asumData = 0, asumDiff = 0, sumsqData = 0;
-  for (const v of b.data) { asumData += Math.abs(v); sumsqData += v * v; }
-  for (const v of b.diff) asumDiff += Math.abs(v);
+  for (const v of b.cpuData) { asumData += Math.abs(v); sumsqData += v * v; }
+  for (const v of b.cpuDiff) asumDiff += Math.abs(v);
   return { asumData, asumDiff, sumsqData, sumsqDiff: b.sumsqDiff() };
 }
 
 export function forwardDebugInfo(net: Net, li: number): void {
   const name = net.layerNames[li]!;
   net.topVecs[li]!.forEach((t, ti) => {
-    log.info(`    [Forward] Layer ${name}, top blob ${net.blobNames[net.topIds[li]![ti]!]} data: ${fmtG(absMean(t.data))}`);
+    log.info(`    [Forward] Layer ${name}, top blob ${net.blobNames[net.topIds[li]![ti]!]} data: ${fmtG(absMean(t.cpuData))}`);
   });
   net.layers[li]!.blobs.forEach((p, pi) => {
-    log.info(`    [Forward] Layer ${name}, param blob ${net.paramDisplayNames[net.paramIds[li]![pi]!]} data: ${fmtG(absMean(p.data))}`);
+    log.info(`    [Forward] Layer ${name}, param blob ${net.paramDisplayNames[net.paramIds[li]![pi]!]} data: ${fmtG(absMean(p.cpuData))}`);
   });
 }
 
@@ -36,12 +36,12 @@ export function backwardDebugInfo(net: Net, li: number): void {
   const name = net.layerNames[li]!;
   net.bottomVecs[li]!.forEach((b, bi) => {
     if (!net.bottomNeedBackward[li]![bi]) return;
-    log.info(`    [Backward] Layer ${name}, bottom blob ${net.blobNames[net.bottomIds[li]![bi]!]} diff: ${fmtG(absMean(b.diff))}`);
+    log.info(`    [Backward] Layer ${name}, bottom blob ${net.blobNames[net.bottomIds[li]![bi]!]} diff: ${fmtG(absMean(b.cpuDiff))}`);
   });
   const layer = net.layers[li]!;
   layer.blobs.forEach((p, pi) => {
     if (!layer.paramPropagateDown[pi]) return;
-    log.info(`    [Backward] Layer ${name}, param blob ${pi} diff: ${fmtG(absMean(p.diff))}`);
+    log.info(`    [Backward] Layer ${name}, param blob ${pi} diff: ${fmtG(absMean(p.cpuDiff))}`);
   });
 }
 

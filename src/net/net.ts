@@ -12,12 +12,16 @@ import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import { filterNet, insertSplits } from './filter.js';
 import { printTextProto } from '../proto/textformat.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { backwardLayerOnDevice, forwardLayerOnDevice, syncBlobsToHost } from './device_pass.js';
 
 const log = logger('net.cpp:86');
 
 export interface NetOptions {
   /** Print Caffe's construction log lines (default true). */
   verbose?: boolean;
+  /** Data-parallel training: this net is replica `index` of `count`; its data layers read every count-th batch. */
+  shard?: { index: number; count: number };
 }
 
 export class Net {
@@ -50,11 +54,13 @@ export class Net {
   /** Caffe's debug_info: log the mean absolute value of every top, bottom diff and parameter at each pass (debug_info.ts). */
   debugInfo: boolean;
   readonly verbose: boolean;
+  private readonly shard: { index: number; count: number } | undefined;
 
   private constructor(param: NetParameter, opts: NetOptions) {
     this.name = param.name ?? '';
     this.phase = param.state?.phase ?? 1;
     this.verbose = opts.verbose ?? true;
+    this.shard = opts.shard;
     this.debugInfo = param.debug_info ?? false;
   }
 
@@ -103,6 +109,7 @@ export class Net {
       }
       this.info(`Creating Layer ${lname}`);
       const layer = createLayer(lp);
+      if (this.shard) layer.shard = this.shard;
       await layer.init();
       this.layers.push(layer);
       this.layerNames.push(lname);
@@ -133,6 +140,7 @@ export class Net {
         const b = new Blob();
         const id = this.blobs.length;
         const name = tname ?? '';
+        b.name = `blob ${name || `#${id}`}`;
         if (tname !== undefined) this.info(`${lname} -> ${tname}`);
         this.blobs.push(b); this.blobNames.push(name); this.blobNeedBackward.push(false);
         if (tname !== undefined) nameToIdx.set(tname, id);
@@ -174,6 +182,7 @@ export class Net {
         layer.paramPropagateDown[pi] = lr !== 0;
         needBackward ||= lr !== 0;
         const netId = this.params.length;
+        blob.name = `layer ${lname} param ${pi}`;
         this.params.push(blob);
         const pname = spec.name ?? '';
         this.paramDisplayNames.push(pname || String(pi));
@@ -280,8 +289,44 @@ export class Net {
     for (const l of this.layers) await l.prefetch();
   }
 
+  /** The device this net runs on (useDevice), or undefined: the host's CPU backend. */
+  gpu: WebGpuDevice | undefined;
+  private lossBuffer: GPUBuffer | undefined;
+
+  /**
+   * Run on a WebGPU device from now on: blobs move there as the layers' device paths touch them (see device_pass.ts);
+   * read results on the host after `await syncToHost()`.
+   */
+  useDevice(gpu: WebGpuDevice): void {
+    this.gpu = gpu;
+    this.lossBuffer = gpu.alloc(1, `net ${this.name} loss`);
+  }
+
+  /** Bring every blob and parameter of the net to the host (a no-op on the CPU). */
+  async syncToHost(): Promise<void> {
+    if (this.gpu) await syncBlobsToHost([...this.blobs, ...this.params]);
+  }
+
   /** Forward through layers [start, end]; returns the total weighted loss. */
+  async forwardRange(start = 0, end = this.layers.length - 1): Promise<number> {
+    const gpu = this.gpu;
+    if (!gpu) return this.forwardFromTo(start, end);
+    let hostLoss = 0, onDevice = false;
+    for (let i = start; i <= end; i++) {
+      const r = await forwardLayerOnDevice(this.layers[i]!, this.bottomVecs[i]!, this.topVecs[i]!, gpu, this.lossBuffer!, onDevice);
+      hostLoss += r.hostLoss;
+      onDevice ||= r.deviceLoss;
+      if (this.debugInfo) {
+        await this.syncToHost();
+        forwardDebugInfo(this, i);
+      }
+    }
+    return hostLoss + (onDevice ? (await gpu.download(this.lossBuffer!, 1))[0]! : 0);
+  }
+
+  /** Forward through layers [start, end] on the host; returns the total weighted loss. */
   forwardFromTo(start = 0, end = this.layers.length - 1): number {
+    if (this.gpu) throw new Error(`net ${this.name} runs on ${this.gpu.name}: use forwardRange()`);
     let loss = 0;
     for (let i = start; i <= end; i++) {
       loss += this.layers[i]!.forwardWithLoss(this.bottomVecs[i]!, this.topVecs[i]!);
@@ -293,10 +338,23 @@ export class Net {
   /** Await data, run forward; returns the loss. Outputs are in `outputBlobs`. */
   async forward(): Promise<number> {
     await this.prefetch();
-    return this.forwardFromTo();
+    return this.forwardRange();
   }
 
-  backward(): void {
+  async backward(): Promise<void> {
+    const gpu = this.gpu;
+    if (gpu) {
+      for (let i = this.layers.length - 1; i >= 0; i--) {
+        if (!this.layerNeedBackward[i]) continue;
+        await backwardLayerOnDevice(this.layers[i]!, this.topVecs[i]!, this.bottomNeedBackward[i]!, this.bottomVecs[i]!, gpu);
+        if (this.debugInfo) {
+          await this.syncToHost();
+          backwardDebugInfo(this, i);
+        }
+      }
+      if (this.debugInfo) paramsDebugInfo(this);
+      return;
+    }
     for (let i = this.layers.length - 1; i >= 0; i--) {
       if (!this.layerNeedBackward[i]) continue;
       this.layers[i]!.backward(this.topVecs[i]!, this.bottomNeedBackward[i]!, this.bottomVecs[i]!);
@@ -307,7 +365,7 @@ export class Net {
 
   async forwardBackward(): Promise<number> {
     const loss = await this.forward();
-    this.backward();
+    await this.backward();
     return loss;
   }
 
@@ -339,7 +397,9 @@ export class Net {
   }
 
   clearParamDiffs(): void {
-    for (const p of this.learnableParams) p.diff.fill(0);
+    const gpu = this.gpu;
+    if (gpu) for (const p of this.learnableParams) gpu.kernels.scal(p.count(), 0, p.deviceDiff(gpu, true));
+    else for (const p of this.learnableParams) p.diff.fill(0);
   }
 
   /** Copy weights from a trained NetParameter by layer name (Caffe's CopyTrainedLayersFrom). */

@@ -16,6 +16,9 @@ import { createUpdateRule, type UpdateRule } from './updates.js';
 import { loadHdf5 } from '../io/hdf5.js';
 import { copyTrainedLayersFromFile, copyTrainedLayersFromHDF5, isHdf5File, netToHDF5 } from '../net/weights.js';
 import { readSolverStateHDF5, writeSolverStateHDF5 } from './hdf5_snapshot.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { syncBlobsToHost } from '../net/device_pass.js';
+import { applyUpdateOnDevice, averageGradients, gradientNormOnDevice, scaleGradientsOnDevice } from './device_update.js';
 
 const f = Math.fround;
 const logS = logger('solver.cpp:239');
@@ -35,6 +38,11 @@ export interface SolverOptions {
   /** Called with each snapshot's file names. */
   onSnapshot?: (files: { model: string; state: string }) => void;
   verbose?: boolean;
+  /**
+   * Train on these WebGPU devices (opened by the caller): the first holds the solver's nets; with several, each other
+   * device trains a replica of the train net on its own batches and the gradients are averaged (Caffe's multi-GPU).
+   */
+  devices?: WebGpuDevice[];
 }
 
 export class Solver {
@@ -44,8 +52,13 @@ export class Solver {
   history: Blob[] = [];
   smoothedLoss = 0;
   requestedEarlyExit = false;
+  /** The files of the last snapshot written (what a resume after a failure starts from). */
+  lastSnapshot: { model: string; state: string } | undefined;
   private losses: number[] = [];
+  /** Data-parallel replicas of the train net on devices 1.., each with its own update history. */
+  private replicas: { net: Net; history: Blob[] }[] = [];
   private lr!: LearningRate;
+  private trainNetParam: NetParameter | undefined;
   private readonly rule: UpdateRule;
 
   private constructor(readonly param: SolverParameter, private readonly opts: SolverOptions) {
@@ -80,6 +93,7 @@ export class Solver {
       for (const b of this.net.learnableParams) this.history.push(new Blob([...b.shape]));
     }
     void n;
+    await this.initDevices();
     logger('solver.cpp:57').info('Solver scaffolding done.');
   }
 
@@ -107,7 +121,9 @@ export class Solver {
     mergeState(state, netParam.state);
     mergeState(state, p.train_state);
     const np = createMessage<NetParameter>('NetParameter', { ...netParam, state });
-    this.net = await Net.create(np, undefined, { verbose: this.opts.verbose });
+    this.trainNetParam = np;
+    const shard = (this.opts.devices?.length ?? 0) > 1 ? { index: 0, count: this.opts.devices!.length } : undefined;
+    this.net = await Net.create(np, undefined, { verbose: this.opts.verbose, shard });
     for (const w of p.weights ?? []) await this.loadWeights(this.net, w);
     // HDF5 snapshots are written from the (synchronous) snapshot(): load the library up front.
     if (p.snapshot_format === 0) await loadHdf5();
@@ -147,6 +163,33 @@ export class Solver {
     }
   }
 
+  /** Moves the nets to the devices; replicas start from the train net's weights (Caffe broadcasts the root's). */
+  private async initDevices(): Promise<void> {
+    const devices = this.opts.devices ?? [];
+    if (devices.length === 0) return;
+    const netParam = this.net.toProto();
+    for (let r = 1; r < devices.length; r++) {
+      const src = this.trainNetParam!;
+      const net = await Net.create(src, undefined, { verbose: false, shard: { index: r, count: devices.length } });
+      net.copyTrainedLayersFrom(netParam, 'the train net');
+      const history = this.history.map((h) => new Blob([...h.shape]));
+      net.useDevice(devices[r]!);
+      this.replicas.push({ net, history });
+    }
+    this.net.useDevice(devices[0]!);
+    for (const t of this.testNets) t.useDevice(devices[0]!);
+  }
+
+  /** After a restore: the replicas take the root's weights and history again. */
+  private broadcastToReplicas(): void {
+    if (this.replicas.length === 0) return;
+    const weights = this.net.toProto();
+    for (const r of this.replicas) {
+      r.net.copyTrainedLayersFrom(weights, 'the train net');
+      r.history.forEach((h, i) => h.data.set(this.history[i]!.cpuData));
+    }
+  }
+
   private async loadWeights(net: Net, files: string): Promise<void> {
     for (const file of files.split(',')) await copyTrainedLayersFromFile(net, file);
   }
@@ -161,10 +204,11 @@ export class Solver {
       logger('solver.cpp:306').info(`Restoring previous solver status from ${resumeFile}`);
       if (isHdf5File(resumeFile)) await loadHdf5();
       this.restore(resumeFile);
+      this.broadcastToReplicas();
     }
     await this.step((p.max_iter ?? 0) - this.iter);
     const snap = p.snapshot ?? 0;
-    if ((p.snapshot_after_train ?? true) && (!snap || this.iter % snap !== 0)) this.snapshot();
+    if ((p.snapshot_after_train ?? true) && (!snap || this.iter % snap !== 0)) await this.snapshot();
     if (this.requestedEarlyExit) {
       logger('solver.cpp:320').info('Optimization stopped early.');
       return;
@@ -172,7 +216,7 @@ export class Solver {
     const display = p.display ?? 0;
     if (display && this.iter % display === 0) {
       await this.net.prefetch();
-      const loss = this.net.forwardFromTo();
+      const loss = await this.net.forwardRange();
       this.updateSmoothedLoss(loss, this.iter, p.average_loss ?? 1);
       logger('solver.cpp:327').info(`Iteration ${this.iter}, loss = ${fmtG(this.smoothedLoss)}`);
     }
@@ -192,8 +236,9 @@ export class Solver {
     this.smoothedLoss = 0;
     let timer = performance.now();
     let iterationsLast = this.iter;
+    const nets = [this.net, ...this.replicas.map((r) => r.net)];
     while (this.iter < stopIter) {
-      this.net.clearParamDiffs();
+      for (const net of nets) net.clearParamDiffs();
       const ti = p.test_interval ?? 0;
       if (ti && this.iter % ti === 0 && (this.iter > 0 || (p.test_initialization ?? true))) {
         await this.testAll();
@@ -203,8 +248,10 @@ export class Solver {
       // Caffe: per-layer debug output on the display iterations only
       this.net.debugInfo = doDisplay && (p.debug_info ?? false);
       let loss = 0;
-      for (let i = 0; i < iterSize; i++) loss += await this.net.forwardBackward();
+      // Replicas train on their own batches at the same time; the root's loss is the one logged, as in Caffe.
+      for (let i = 0; i < iterSize; i++) loss += (await Promise.all(nets.map((n) => n.forwardBackward())))[0]!;
       loss /= iterSize;
+      await averageGradients(nets);
       this.updateSmoothedLoss(loss, startIter, averageLoss);
       if (doDisplay) {
         const lapse = (performance.now() - timer) / 1000;
@@ -212,16 +259,17 @@ export class Solver {
         logS.info(`Iteration ${this.iter} (${fmtG(perS)} iter/s, ${fmtG(lapse)}s/${display} iters), loss = ${fmtG(this.smoothedLoss)}`);
         timer = performance.now();
         iterationsLast = this.iter;
+        await syncBlobsToHost(this.net.outputBlobs);
         this.logOutputs(this.net, (i, name, v, w) =>
           logger('solver.cpp:258').info(`    Train net output #${i}: ${name} = ${fmtG(v)}${w ? ` (* ${fmtG(w)} = ${fmtG(f(w * v))} loss)` : ''}`));
       }
-      this.applyUpdate(doDisplay);
+      await this.applyUpdate(doDisplay);
       this.iter++;
       await yieldToEventLoop();
       this.opts.onIteration?.(this.iter, this.smoothedLoss);
       const request = this.opts.requestedAction?.() ?? 'none';
       const snap = p.snapshot ?? 0;
-      if ((snap && this.iter % snap === 0) || request === 'snapshot') this.snapshot();
+      if ((snap && this.iter % snap === 0) || request === 'snapshot') await this.snapshot();
       if (request === 'stop') {
         this.requestedEarlyExit = true;
         break;
@@ -234,7 +282,7 @@ export class Solver {
     net.outputBlobIndices.forEach((id) => {
       const b = net.blobs[id]!;
       const w = net.blobLossWeights[id] ?? 0;
-      for (const v of b.data) emit(k++, net.blobNames[id]!, v, w);
+      for (const v of b.cpuData) emit(k++, net.blobNames[id]!, v, w);
     });
   }
 
@@ -255,10 +303,18 @@ export class Solver {
     return this.lr.rate(this.iter);
   }
 
-  private applyUpdate(display: boolean): void {
+  private async applyUpdate(display: boolean): Promise<void> {
     const p = this.param;
     const rate = this.lr.rate(this.iter);
     if (display) logU.info(`Iteration ${this.iter}, lr = ${fmtG(rate)}`);
+    if (this.net.gpu) {
+      // Every replica holds the same averaged gradients: each applies the same update to its copy of the weights.
+      for (const { net, history } of [{ net: this.net, history: this.history }, ...this.replicas]) {
+        await this.clipGradientsOnDevice(net, net === this.net);
+        applyUpdateOnDevice(net, history, p, this.rule.type, rate, this.iter);
+      }
+      return;
+    }
     this.clipGradients();
     const params = this.net.learnableParams;
     const iterSize = p.iter_size ?? 1;
@@ -306,6 +362,17 @@ export class Solver {
     }
   }
 
+  private async clipGradientsOnDevice(net: Net, log: boolean): Promise<void> {
+    const clip = this.param.clip_gradients ?? -1;
+    if (clip < 0) return;
+    const l2 = await gradientNormOnDevice(net);
+    if (l2 > clip) {
+      const scale = clip / l2;
+      if (log) logger('sgd_solver.cpp:92').info(`Gradient clipping: scaling down gradients (L2 norm ${fmtG(l2)} > ${fmtG(clip)}) by scale factor ${fmtG(scale)}`);
+      scaleGradientsOnDevice(net, scale);
+    }
+  }
+
   async testAll(): Promise<void> {
     for (let i = 0; i < this.testNets.length && !this.requestedEarlyExit; i++) await this.test(i);
   }
@@ -323,16 +390,17 @@ export class Solver {
     for (let i = 0; i < iters; i++) {
       await yieldToEventLoop();
       const request = this.opts.requestedAction?.() ?? 'none';
-      if (request === 'snapshot') this.snapshot();
+      if (request === 'snapshot') await this.snapshot();
       if (request === 'stop') {
         this.requestedEarlyExit = true;
         break;
       }
       const iterLoss = await net.forward();
       if (computeLoss) loss = f(loss + iterLoss);
+      await syncBlobsToHost(net.outputBlobs);
       let k = 0;
       net.outputBlobIndices.forEach((bid, j) => {
-        for (const v of net.blobs[bid]!.data) {
+        for (const v of net.blobs[bid]!.cpuData) {
           if (i === 0) { scores.push(v); outIds.push(j); }
           else scores[k] = f(scores[k]! + v);
           k++;
@@ -360,8 +428,12 @@ export class Solver {
     return `${this.param.snapshot_prefix ?? ''}_iter_${this.iter}${ext}`;
   }
 
-  /** Write <prefix>_iter_N.caffemodel and .solverstate (binary) or .caffemodel.h5 and .solverstate.h5, atomically. */
-  snapshot(): { model: string; state: string } {
+  /**
+   * Write <prefix>_iter_N.caffemodel and .solverstate (binary) or .caffemodel.h5 and .solverstate.h5, atomically; on a
+   * device, the weights and history are read back first.
+   */
+  async snapshot(): Promise<{ model: string; state: string }> {
+    await syncBlobsToHost([...this.net.learnableParams, ...this.history]);
     if (!has(this.param, 'snapshot_prefix')) {
       logger('solver.cpp:450').warn('snapshot_prefix is not set: snapshots go to the current directory with an empty prefix');
     }
@@ -379,6 +451,7 @@ export class Solver {
     };
     writeProtoBinaryAtomic(state, 'SolverState', st);
     const files = { model, state };
+    this.lastSnapshot = files;
     this.opts.onSnapshot?.(files);
     return files;
   }
@@ -392,6 +465,7 @@ export class Solver {
     logger('sgd_solver.cpp:296').info(`Snapshotting solver state to HDF5 file ${state}`);
     writeSolverStateHDF5(state, this.iter, model, this.lr.currentStep, this.history);
     const files = { model, state };
+    this.lastSnapshot = files;
     this.opts.onSnapshot?.(files);
     return files;
   }
@@ -437,6 +511,7 @@ export class Solver {
 
   async close(): Promise<void> {
     await this.net?.close();
+    for (const r of this.replicas) await r.net.close();
     for (const n of this.testNets) await n.close();
   }
 }

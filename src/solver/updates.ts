@@ -12,6 +12,12 @@ export interface UpdateRule {
   update(param: number, diff: Float32Array, history: Float32Array[], localRate: number, iter: number): void;
 }
 
+/** Adam's bias correction at iteration iter (0-based): sqrt(1 - beta2^t) / (1 - beta1^t), t = iter + 1. */
+export function adamCorrection(beta1: number, beta2: number, iter: number): number {
+  const t = iter + 1;
+  return Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t));
+}
+
 export function createUpdateRule(p: SolverParameter): UpdateRule {
   const momentum = p.momentum ?? 0;
   const delta = p.delta ?? 1e-8;
@@ -80,8 +86,7 @@ export function createUpdateRule(p: SolverParameter): UpdateRule {
       return {
         type, historySets: 2,
         update(_i, g, [m, v], lr, iter) {
-          const t = iter + 1;
-          const correction = Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t));
+          const correction = adamCorrection(beta1, beta2, iter);
           for (let k = 0; k < g.length; k++) {
             const gk = g[k]!;
             const mk = (m![k] = beta1 * m![k]! + (1 - beta1) * gk);

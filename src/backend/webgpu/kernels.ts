@@ -15,6 +15,32 @@ import { poolKernels } from './wgsl/pool.js';
 import { reduceKernels } from './wgsl/reduce.js';
 import { type FieldType, type KernelDef, shaderSource } from './wgsl/shader.js';
 import { softmaxKernels } from './wgsl/softmax.js';
+import { SOLVER_HISTORY, type SolverRule, solverKernels } from './wgsl/solver.js';
+import { adamCorrection } from '../../solver/updates.js';
+
+export type { SolverRule };
+
+/** A solver step's hyperparameters (see GpuKernels.solverStep); a rule needing one that is missing is an error. */
+export interface SolverStepOptions {
+  /** Multiplies the gradient first (1 / iter_size). Default 1. */
+  gradScale?: number;
+  /** The parameter's weight decay; 0 (default) skips regularization. */
+  decay?: number;
+  /** L1 regularization (decay * sign(w)) instead of L2 (decay * w). */
+  l1?: boolean;
+  /** The parameter's learning rate. */
+  lr: number;
+  /** SGD/Nesterov momentum, AdaDelta's decay, Adam's beta1. Default 0. */
+  momentum?: number;
+  /** Adam's beta2. */
+  momentum2?: number;
+  /** AdaGrad/RMSProp/AdaDelta/Adam's delta. */
+  delta?: number;
+  /** RMSProp's rms_decay. */
+  rmsDecay?: number;
+  /** The 0-based iteration (Adam's bias correction). */
+  iter?: number;
+}
 
 /** A kernel operand: floats from `offset` (default 0) of a STORAGE buffer. */
 export interface GpuOperand {
@@ -22,7 +48,7 @@ export interface GpuOperand {
   offset?: number;
 }
 
-type Operand = GPUBuffer | GpuOperand;
+export type Operand = GPUBuffer | GpuOperand;
 
 /** Caffe's LossParameter normalization modes (loss_util.ts), by name. */
 export type LossNormalization = 'full' | 'valid' | 'batch_size' | 'none';
@@ -62,6 +88,7 @@ export class GpuKernels {
   /** The reductions' partial pairs, then one float (a loss's reciprocal normalizer for its backward pass). */
   private scratchBuffer: GPUBuffer | undefined;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private solverDefs: Record<SolverRule, KernelDef> | undefined;
   private pending: Recorded[] = [];
   private params: GPUBuffer | undefined;
   /** The first WebGPU error no error scope caught (e.g. a shader that failed to compile); download() reports it. */
@@ -212,7 +239,11 @@ export class GpuKernels {
     return [x, y, 1];
   }
 
-  private run1d(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[]): void {
+  /**
+   * n invocations of a 1-D kernel (its first field is n; `values` are the rest), each operand touching lens[j] floats:
+   * how layer-specific elementwise kernels (wgsl/*.ts) are run.
+   */
+  run1d(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[]): void {
     if (n > 0) this.record(k, ops, lens, [n, ...values], this.groups1d(n));
   }
 
@@ -327,9 +358,28 @@ export class GpuKernels {
     this.run1d(this.ew.scal, n, [x], [n], [alpha]);
   }
 
-  /** One parameter's SGD step over n floats: g += decay * w; h = momentum * h + lr * g; g = h; w -= h. */
-  sgdStep(n: number, w: Operand, g: Operand, h: Operand, decay: number, momentum: number, lr: number): void {
-    this.run1d(this.ew.sgdStep, n, [w, g, h], [n, n, n], [decay, momentum, lr]);
+  /**
+   * One parameter's solver step over n floats, as the solver's applyUpdate: g *= gradScale (1 / iter_size);
+   * g += decay * (l1 ? sign(w) : w); the rule turns g into the step, updating hist (its history sets: Adam m, v;
+   * AdaDelta h, hu; the others h); w -= g. lr is the parameter's rate; iter (0-based) sets Adam's bias correction.
+   */
+  solverStep(rule: SolverRule, n: number, w: Operand, g: Operand, hist: Operand[], o: SolverStepOptions): void {
+    const names = SOLVER_HISTORY[rule];
+    if (!names) throw new RangeError(`solverStep: unknown rule '${rule}' (${Object.keys(SOLVER_HISTORY).join(', ')})`);
+    if (hist.length !== names.length) throw new RangeError(`solverStep: ${rule} takes ${names.length} history operands, got ${hist.length}`);
+    const k = (this.solverDefs ??= solverKernels(this.wg))[rule];
+    const m1 = o.momentum ?? 0, m2 = o.momentum2, rd = o.rmsDecay;
+    const lr = rule === 'Adam' && m2 !== undefined ? o.lr * adamCorrection(m1, m2, o.iter ?? 0) : o.lr;
+    const c = (x: number | undefined) => (x === undefined ? undefined : 1 - x);
+    const values: Record<string, number | undefined> = {
+      gradScale: o.gradScale ?? 1, decay: o.decay ?? 0, l1: o.l1 ? 1 : 0, lr, delta: o.delta,
+      momentum: m1, momentumC: 1 - m1, momentum2: m2, momentum2C: c(m2), rmsDecay: rd, rmsDecayC: c(rd),
+    };
+    this.run1d(k, n, [w, g, ...hist], [n, n, ...hist.map(() => n)], k.fields.slice(1).map(([f]) => {
+      const v = values[f];
+      if (v === undefined) throw new RangeError(`solverStep: ${rule} needs option ${f}`);
+      return v;
+    }));
   }
 
   /** x (num x channels x spatial) += bias[c] on channel c. */

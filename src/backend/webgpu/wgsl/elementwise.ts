@@ -1,6 +1,6 @@
-// Elementwise kernels (1-D, one invocation per element; `i` is the element, p.n the count): ReLU, BLAS level 1, the
-// SGD step, a convolution's bias. In-place use (an output operand at the same offset as an input) is fine: each
-// invocation reads its element before writing it.
+// Elementwise kernels (1-D, one invocation per element; `i` is the element, p.n the count): ReLU, BLAS level 1, a
+// convolution's bias (the solvers' steps are in solver.ts). In-place use (an output operand at the same offset as an
+// input) is fine: each invocation reads its element before writing it.
 import type { KernelDef } from './shader.js';
 
 function ew(name: string, operands: string[], fields: KernelDef['fields'], body: string, wg: number): KernelDef {
@@ -22,14 +22,6 @@ export const elementwiseKernels = (wg: number) => ({
   // alpha 0 clears (also NaN and Inf), like the reference backend.
   scal: ew('scal', ['x'], [['alpha', 'f32']], `
   $x[i] = select(p.alpha * $x[i], 0.0, p.alpha == 0.0);`, wg),
-  // Caffe's order: Regularize (g += decay * w), SGD ComputeUpdateValue (h = momentum * h + lr * g; g = h), Update (w -= g).
-  sgdStep: ew('sgd_step', ['w', 'g', 'h'], [['decay', 'f32'], ['momentum', 'f32'], ['lr', 'f32']], `
-  let w = $w[i];
-  let g = $g[i] + p.decay * w;
-  let v = p.momentum * $h[i] + p.lr * g;
-  $h[i] = v;
-  $g[i] = v;
-  $w[i] = w - v;`, wg),
   // x is num x channels x spatial; element i belongs to channel (i / spatial) % channels.
   addChannelBias: ew('add_channel_bias', ['x', 'bias'], [['channels', 'u32'], ['spatial', 'u32']], `
   $x[i] = $x[i] + $bias[(i / p.spatial) % p.channels];`, wg),

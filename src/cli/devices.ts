@@ -1,0 +1,59 @@
+// Device selection like Caffe's tool: `-gpu 0`, `-gpu 0,1`, `-gpu all`, or the solver's `solver_mode: GPU` with its
+// device_id; WebGPU adapters numbered as `tscaffe device_query` lists them. Without any adapter: a warning and the CPU.
+import type { SolverParameter } from '../proto/types.generated.js';
+import { has } from '../proto/caffe.js';
+import { backend } from '../backend/backend.js';
+import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
+import { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { logger } from '../util/log.js';
+import { UsageError } from './flags.js';
+
+const GPU = 1;
+
+/** Adapters without a GPU behind them: Mesa's llvmpipe/lavapipe, SwiftShader. */
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/i;
+
+/**
+ * Opens the devices asked for (none: the CPU). A device id may repeat (two devices on one adapter: data-parallel
+ * training tested on a machine with a single adapter).
+ */
+export async function openDevices(gpuFlag: string, threads: unknown, solver?: SolverParameter): Promise<WebGpuDevice[]> {
+  if (Number(threads) > 0) process.env.TSCAFFE_THREADS = String(threads);
+  let gpus = gpuFlag.trim();
+  if (!gpus && solver && has(solver, 'solver_mode') && solver.solver_mode === GPU) gpus = String(solver.device_id ?? 0);
+  const devices: WebGpuDevice[] = [];
+  if (gpus) {
+    const adapters = await findGpuAdapters();
+    if (adapters.length === 0) {
+      logger('caffe.cpp:200').warn(`GPU requested (-gpu ${gpus}) but no WebGPU adapter was found (see tscaffe device_query): using the CPU.`);
+    } else {
+      const ids = gpus === 'all' ? adapters.map((_, i) => i) : gpus.split(',').map((s) => {
+        const id = Number(s.trim());
+        if (!/^\d+$/.test(s.trim()) || !adapters[id]) {
+          throw new UsageError(`-gpu: no WebGPU adapter '${s.trim()}' (found ${adapters.length}: 0..${adapters.length - 1}; see tscaffe device_query)`);
+        }
+        return id;
+      });
+      logger('caffe.cpp:210').info(`Using GPUs ${ids.join(', ')}`);
+      for (const id of ids) {
+        const a = adapters[id]!;
+        logger('caffe.cpp:222').info(`GPU ${id}: ${formatAdapter(a.description)}`);
+        if (SOFTWARE.test(a.description.name)) {
+          logger('caffe.cpp:224').warn(`GPU ${id} is a software adapter (${a.description.name}): expect it to be slower than the CPU backend`);
+        }
+        // A fresh adapter object per device: a WebGPU adapter gives out one device only.
+        const d = await WebGpuDevice.open(id);
+        if (!d) throw new Error(`WebGPU adapter ${id} disappeared`);
+        devices.push(d);
+      }
+      return devices;
+    }
+  }
+  const b = backend() as { name: string; threads?: number };
+  logger('caffe.cpp:197').info(`Use CPU. (backend: ${b.name}${b.threads ? `, ${b.threads} threads` : ''})`);
+  return devices;
+}
+
+export function closeDevices(devices: WebGpuDevice[]): void {
+  for (const d of devices) d.destroy();
+}
