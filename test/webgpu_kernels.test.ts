@@ -49,6 +49,9 @@ function gpuTest(name: string, fn: () => Promise<void>): void {
   });
 }
 
+/** Both GEMM kernels: tiled in workgroup memory (GPUs) and direct (what software adapters get). */
+const GEMM_VARIANTS: Array<[string, boolean]> = [['tiled', false], ['direct', true]];
+
 let seed = 12345;
 function rand(n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
@@ -67,7 +70,9 @@ function close(got: Float32Array, want: Float32Array, what: string, tol = 1e-5):
   }
 }
 
-gpuTest('gemm: every transpose, odd sizes, alpha/beta, beta 0 ignores NaN in C', async () => {
+for (const [variant, software] of GEMM_VARIANTS) {
+  gpuTest(`gemm: every transpose, odd sizes, alpha/beta, beta 0 ignores NaN in C [${variant}]`, async () => {
+  const gpu = new GpuKernels(device, { software });
   for (const [M, N, K] of [[37, 53, 29], [1, 67, 130], [130, 3, 17], [70, 129, 65]] as const) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
@@ -82,18 +87,44 @@ gpuTest('gemm: every transpose, odd sizes, alpha/beta, beta 0 ignores NaN in C',
       }
     }
   }
-});
+});}
 
-gpuTest('gemm: operands at odd offsets inside one shared buffer; rows split over several dispatches', async () => {
+for (const [variant, software] of GEMM_VARIANTS) {
+  gpuTest(`gemm: operands at odd offsets inside one shared buffer; rows split over several dispatches [${variant}]`, async () => {
+  const gpu = new GpuKernels(device, { software });
   const M = 150, N = 31, K = 23, offA = 3, offB = offA + M * K + 5, offC = offB + K * N + 1;
   const all = rand(offC + M * N + 7);
   const want = all.slice();
   ref.gemm(true, false, M, N, K, 0.5, all.subarray(offA), all.subarray(offB), 2, want.subarray(offC, offC + M * N));
   const buf = gpu.upload(all);
-  const split = new GpuKernels(device, { maxWorkgroupsPerDimension: 1 }); // 150 rows: 3 or 5 dispatches of one tile row
+  const split = new GpuKernels(device, { maxWorkgroupsPerDimension: 1, software }); // 150 rows: 3 or 5 dispatches of one tile row
   split.gemm(true, false, M, N, K, 0.5, { buffer: buf, offset: offA }, { buffer: buf, offset: offB }, 2, { buffer: buf, offset: offC });
   close(await split.download(buf, all.length), want, 'gemm in one buffer', 1e-4);
-});
+});}
+
+for (const [variant, software] of GEMM_VARIANTS) {
+  gpuTest(`gemm: split-K for a small C and a long K (plain and blocked operands, beta) [${variant}]`, async () => {
+    const gpu = new GpuKernels(device, { software });
+    // A weight gradient as conv_base.ts runs it: top diff (M x c*P, blocks of M x P) times col^T (blocked), into a
+    // plain M x Kc weight diff accumulated with beta 1; and plain GEMMs with K long enough for many splits.
+    const c = 9, M = 20, Kc = 25, P = 577, N = c * P;
+    const lo: MatrixLayout = { ld: P, block: P, blockStride: M * P }, lc: MatrixLayout = { ld: P, block: P, blockStride: Kc * P };
+    const top = rand(M * N), col = rand(Kc * N), wd = rand(M * Kc), want = wd.slice();
+    ref.gemmEx(false, true, M, Kc, N, 0.5, top, lo, col, lc, 1, want, { ld: Kc });
+    const gwd = gpu.upload(wd);
+    gpu.gemmEx(false, true, M, Kc, N, 0.5, gpu.upload(top), lo, gpu.upload(col), lc, 1, gwd, { ld: Kc });
+    close(await gpu.download(gwd, wd.length), want, 'blocked split-K weight gradient', 1e-5 * Math.sqrt(N));
+    for (const [m, n, k] of [[7, 3, 3001], [1, 1, 4096], [65, 66, 2100]] as const) {
+      for (const [transA, transB] of [[false, false], [true, true]] as const) {
+        const A = rand(m * k), B = rand(k * n), C = rand(m * n), wantC = C.slice();
+        ref.gemm(transA, transB, m, n, k, -1.5, A, B, 0.25, wantC);
+        const gC = gpu.upload(C);
+        gpu.gemm(transA, transB, m, n, k, -1.5, gpu.upload(A), gpu.upload(B), 0.25, gC);
+        close(await gpu.download(gC, m * n), wantC, `split-K gemm ${m}x${n}x${k} ${transA} ${transB}`, 1e-5 * Math.sqrt(k));
+      }
+    }
+  });
+}
 
 const convCases: ConvGeometry[] = [
   { channels: 3, height: 11, width: 9, kernelH: 3, kernelW: 4, padH: 1, padW: 2, strideH: 2, strideW: 1, dilationH: 1, dilationW: 2 },
@@ -283,7 +314,9 @@ gpuTest('im2col and col2im over a batch of images in one dispatch each', async (
   close(await gpu.download(gim, num * imN), wantIm, 'batched col2im');
 });
 
-gpuTest('gemmEx on blocked layouts: a batched convolution forward, backward-data and weight gradient', async () => {
+for (const [variant, software] of GEMM_VARIANTS) {
+  gpuTest(`gemmEx on blocked layouts: a batched convolution forward, backward-data and weight gradient [${variant}]`, async () => {
+  const gpu = new GpuKernels(device, { software });
   // conv_base.ts's GEMMs over c images side by side: col Kc x (c*P) in blocks of Kc x P, top Mo x (c*P) in blocks of
   // Mo x P, weights Mo x Kc plain; plus a C with a leading dimension wider than its columns.
   const c = 3, Mo = 5, Kc = 19, P = 23, N = c * P;
@@ -309,7 +342,7 @@ gpuTest('gemmEx on blocked layouts: a batched convolution forward, backward-data
   close(await gpu.download(gC, C.length), wantC, 'gemmEx with leading dimensions', 1e-4);
   assert.throws(() => gpu.gemmEx(false, false, 1, 1, 1, 1, gw, { ld: 1 }, gcol, { ld: 0, rowOffsets: new Int32Array(1), colOffsets: new Int32Array(1) }, 0, gt2, { ld: 1 }),
     /offset tables are not supported/);
-});
+});}
 
 gpuTest('sumChannels, dot, asum, sumsq: device reductions, deterministic, accumulating', async () => {
   for (const [num, channels, spatial] of [[3, 7, 13], [2, 300, 1], [5, 3, 1001]] as const) {

@@ -3,15 +3,12 @@
 import type { SolverParameter } from '../proto/types.generated.js';
 import { has } from '../proto/caffe.js';
 import { backend } from '../backend/backend.js';
-import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
+import { findGpuAdapters, formatAdapter, isSoftwareAdapter } from '../backend/webgpu/device.js';
 import { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { logger } from '../util/log.js';
 import { UsageError } from './flags.js';
 
 const GPU = 1;
-
-/** Adapters without a GPU behind them: Mesa's llvmpipe/lavapipe, SwiftShader. */
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/i;
 
 /**
  * Opens the devices asked for (none: the CPU). A device id may repeat (two devices on one adapter: data-parallel
@@ -38,7 +35,7 @@ export async function openDevices(gpuFlag: string, threads: unknown, solver?: So
       for (const id of ids) {
         const a = adapters[id]!;
         logger('caffe.cpp:222').info(`GPU ${id}: ${formatAdapter(a.description)}`);
-        if (SOFTWARE.test(a.description.name)) {
+        if (isSoftwareAdapter(a.description)) {
           logger('caffe.cpp:224').warn(`GPU ${id} is a software adapter (${a.description.name}): expect it to be slower than the CPU backend`);
         }
         // A fresh adapter object per device: a WebGPU adapter gives out one device only.

@@ -2,6 +2,8 @@
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer, sign } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class AbsValLayer extends NeuronLayer {
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
@@ -17,6 +19,17 @@ export class AbsValLayer extends NeuronLayer {
     if (!propagateDown[0]) return;
     const x = bottom[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff;
     for (let i = 0; i < x.length; i++) dx[i] = sign(x[i]!) * dy[i]!;
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).absForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], []);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).absBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], []);
   }
 }
 

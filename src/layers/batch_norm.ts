@@ -6,6 +6,8 @@ import type { BatchNormParameter, ParamSpec } from '../proto/types.generated.js'
 import { createMessage, has, paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer, TEST } from './layer.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { channelSumOnDevice, normOf, SUM, SUM_PRODUCT, SUM_SQDEV } from './device_util.js';
 
 export class BatchNormLayer extends Layer {
   private useGlobalStats = false;
@@ -18,6 +20,8 @@ export class BatchNormLayer extends Layer {
   /** The normalized output, kept for backward (later in-place layers may overwrite the top). */
   private xNorm = new Float32Array(0);
   private dyCopy = new Float32Array(0);
+  private stats = new Blob();
+  private xNormBlob = new Blob();
 
   override exactNumBottomBlobs(): number { return 1; }
   override exactNumTopBlobs(): number { return 1; }
@@ -164,6 +168,43 @@ export class BatchNormLayer extends Layer {
         for (let j = 0; j < S; j++) dx[o + j] = (dy[o + j]! - mdy - mdyy * y[o + j]!) / sd;
       }
     }
+  }
+
+  // The device path keeps its per-channel numbers in `stats` (mean, std, then backward's two means as double-float
+  // pairs) and the normalized output in `xNormBlob`. eps is a double: it goes to the kernels as hi + lo.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, [N, C, S] = this.dims(b), n = b.count(), k = normOf(gpu);
+    this.stats.reshape([6 * C]);
+    this.xNormBlob.reshape([n]);
+    const st = this.stats.deviceData(gpu, true), mean = { buffer: st, offset: 0 }, std = { buffer: st, offset: C };
+    const epsHi = Math.fround(this.eps), eps = [epsHi, this.eps - epsHi];
+    const x = b.deviceData(gpu), [b0, b1, b2] = this.blobs.map((p) => p.deviceData(gpu, !this.useGlobalStats)) as [GPUBuffer, GPUBuffer, GPUBuffer];
+    if (this.useGlobalStats) {
+      gpu.kernels.run1d(k.bnGlobalStats, C, [b0, b1, b2, mean, std], [C, C, 1, C, C], eps);
+    } else {
+      const geo = { num: N, channels: C, spatial: S }, m = N * S;
+      channelSumOnDevice(gpu, geo, SUM, x, x, mean, { div: m });
+      channelSumOnDevice(gpu, geo, SUM_SQDEV, x, mean, std, { div: m });
+      gpu.kernels.run1d(k.bnUpdateStats, C, [mean, std, b0, b1, b2], [C, C, C, C, 1], [this.fraction, m > 1 ? m / (m - 1) : 1, ...eps]);
+    }
+    gpu.kernels.run1d(k.bnNormalize, n, [x, mean, std, top[0]!.deviceData(gpu, true), this.xNormBlob.deviceData(gpu, true)],
+      [n, C, C, n, n], [C, S]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const b = bottom[0]!, [N, C, S] = this.dims(b), n = b.count(), k = normOf(gpu);
+    const st = this.stats.deviceData(gpu, true), std = { buffer: st, offset: C };
+    const dy = top[0]!.deviceDiff(gpu);
+    if (this.useGlobalStats) {
+      gpu.kernels.run1d(k.bnBackwardGlobal, n, [dy, std, b.deviceDiff(gpu, true)], [n, C, n], [C, S]);
+      return;
+    }
+    // In place, dx is dy: both means are taken before the last kernel, which reads each dy before writing its dx.
+    const geo = { num: N, channels: C, spatial: S }, xn = this.xNormBlob.deviceData(gpu), means = { buffer: st, offset: 2 * C };
+    channelSumOnDevice(gpu, geo, SUM, dy, dy, means, { div: N * S, pair: true });
+    channelSumOnDevice(gpu, geo, SUM_PRODUCT, dy, xn, { buffer: st, offset: 4 * C }, { div: N * S, pair: true });
+    gpu.kernels.run1d(k.bnBackward, n, [dy, xn, std, means, b.deviceDiff(gpu, true)], [n, n, C, 4 * C, n], [C, S]);
   }
 }
 

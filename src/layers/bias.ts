@@ -7,6 +7,8 @@ import { Blob } from '../blob/blob.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { channelSumOnDevice, copyOnDevice, routingOf, SUM } from './device_util.js';
 
 /** outer x dim x inner broadcast geometry of b against x, shared by Bias and Scale. */
 export interface Broadcast {
@@ -36,6 +38,11 @@ export function broadcastOf(layer: Layer, x: Blob, b: Blob, axisParam: number): 
       `dimension mismatch between bottom[0]->shape(${axis + i}) and ${layer.type.toLowerCase()}->shape(${i}) (${x.shapeString()} vs ${b.shapeString()})`);
   }
   return { outer: x.count(0, axis), dim: b.count(), inner: x.count(axis + b.numAxes) };
+}
+
+/** The broadcast as the (num, channels, spatial) array of the device's per-channel sums. */
+export function broadcastGeometry(g: Broadcast): { num: number; channels: number; spatial: number } {
+  return { num: g.outer, channels: g.dim, spatial: g.inner };
 }
 
 /** Adds sum over outer and inner of dy into db (accumulate) or overwrites it. */
@@ -98,6 +105,22 @@ export class BiasLayer extends Layer {
     if ((learned && this.paramPropagateDown[0]) || (!learned && propagateDown[1])) {
       const db = (learned ? this.blobs[0]! : bottom[1]!).diff;
       reduceBroadcast(this.g, dy, db, learned);
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom.length > 1 ? bottom[1]! : this.blobs[0]!, n = bottom[0]!.count();
+    gpu.kernels.run1d(routingOf(gpu).addBroadcast, n, [bottom[0]!.deviceData(gpu), b.deviceData(gpu), top[0]!.deviceData(gpu, true)],
+      [n, this.g.dim, n], [this.g.dim, this.g.inner]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const dy = top[0]!.deviceDiff(gpu), n = top[0]!.count();
+    if (propagateDown[0] && bottom[0] !== top[0]) copyOnDevice(gpu, n, dy, bottom[0]!.deviceDiff(gpu, true));
+    const learned = bottom.length === 1;
+    if ((learned && this.paramPropagateDown[0]) || (!learned && propagateDown[1])) {
+      const db = (learned ? this.blobs[0]! : bottom[1]!).deviceDiff(gpu, true);
+      channelSumOnDevice(gpu, broadcastGeometry(this.g), SUM, dy, dy, db, { accumulate: learned });
     }
   }
 }

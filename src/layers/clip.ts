@@ -4,6 +4,8 @@ import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class ClipLayer extends NeuronLayer {
   private min = 0;
@@ -25,6 +27,17 @@ export class ClipLayer extends NeuronLayer {
     if (!propagateDown[0]) return;
     const x = bottom[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff, lo = this.min, hi = this.max;
     for (let i = 0; i < x.length; i++) dx[i] = x[i]! >= lo && x[i]! <= hi ? dy[i]! : 0;
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).clipForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.min, this.max]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).clipBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.min, this.max]);
   }
 }
 

@@ -5,6 +5,8 @@ import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { blockCopyOnDevice } from './device_util.js';
 
 export class ConcatLayer extends Layer {
   private axis = 1;
@@ -77,6 +79,36 @@ export class ConcatLayer extends Layer {
           const start = (n * topAxis + offset) * this.inputSize;
           dx.set(dy.subarray(start, start + len), n * len);
         }
+      }
+      offset += ax;
+    });
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    if (bottom.length === 1) {
+      top[0]!.shareData(bottom[0]!);
+      return;
+    }
+    const y = top[0]!.deviceData(gpu, true), topAxis = top[0]!.shape[this.axis]!;
+    let offset = 0;
+    for (const b of bottom) {
+      const ax = b.shape[this.axis]!, len = ax * this.inputSize;
+      blockCopyOnDevice(gpu, this.numConcats, len, b.deviceData(gpu), len, { buffer: y, offset: offset * this.inputSize }, topAxis * this.inputSize);
+      offset += ax;
+    }
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (bottom.length === 1) {
+      if (propagateDown[0]) bottom[0]!.shareDiff(top[0]!);
+      return;
+    }
+    const dy = top[0]!.deviceDiff(gpu), topAxis = top[0]!.shape[this.axis]!;
+    let offset = 0;
+    bottom.forEach((b, k) => {
+      const ax = b.shape[this.axis]!, len = ax * this.inputSize;
+      if (propagateDown[k]) {
+        blockCopyOnDevice(gpu, this.numConcats, len, { buffer: dy, offset: offset * this.inputSize }, topAxis * this.inputSize, b.deviceDiff(gpu, true), len);
       }
       offset += ax;
     });

@@ -3,15 +3,19 @@
 import type { EltwiseParameter } from '../proto/types.generated.js';
 import { EltwiseParameter_EltwiseOp as Op } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
-import type { Blob } from '../blob/blob.js';
+import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { copyOnDevice, routingOf, scaledCopyOnDevice } from './device_util.js';
 
 export class EltwiseLayer extends Layer {
   private op: Op = Op.SUM;
   private coeffs: number[] = [];
   private stableProdGrad = true;
   private maxIdx = new Int32Array(0);
+  /** The device path's argmax index per element (as floats). */
+  private maxMask = new Blob();
 
   override minBottomBlobs(): number { return 2; }
   override exactNumTopBlobs(): number { return 1; }
@@ -106,6 +110,55 @@ export class EltwiseLayer extends Layer {
           for (let i = 0; i < n; i++) dx[i] = m[i] === k ? dy[i]! : 0;
           break;
         }
+      }
+    });
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = top[0]!.count(), k = routingOf(gpu), x = bottom.map((b) => b.deviceData(gpu)), y = top[0]!.deviceData(gpu, true);
+    switch (this.op) {
+      case Op.PROD:
+        gpu.kernels.run1d(k.mul, n, [x[0]!, x[1]!, y], [n, n, n], []);
+        for (let j = 2; j < x.length; j++) gpu.kernels.run1d(k.mul, n, [x[j]!, y, y], [n, n, n], []);
+        break;
+      case Op.SUM:
+        scaledCopyOnDevice(gpu, n, this.coeffs[0]!, x[0]!, y);
+        for (let j = 1; j < x.length; j++) gpu.kernels.axpy(n, this.coeffs[j]!, x[j]!, y);
+        break;
+      case Op.MAX: {
+        this.maxMask.reshape([n]);
+        const m = this.maxMask.deviceData(gpu, true);
+        gpu.kernels.run1d(k.maxFirst, n, [x[0]!, x[1]!, y, m], [n, n, n, n], []);
+        for (let j = 2; j < x.length; j++) gpu.kernels.run1d(k.maxNext, n, [x[j]!, y, m], [n, n, n], [j]);
+        break;
+      }
+      default:
+        throw new Error(`Layer ${this.name} (type ${this.type}): Unknown elementwise operation.`);
+    }
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const n = top[0]!.count(), k = routingOf(gpu), y = top[0]!.deviceData(gpu), dy = top[0]!.deviceDiff(gpu);
+    bottom.forEach((b, j) => {
+      if (!propagateDown[j]) return;
+      const dx = b.deviceDiff(gpu, true);
+      switch (this.op) {
+        case Op.PROD:
+          if (this.stableProdGrad) {
+            const others = bottom.filter((_, i) => i !== j).map((o) => o.deviceData(gpu));
+            copyOnDevice(gpu, n, others[0]!, dx);
+            for (let i = 1; i < others.length; i++) gpu.kernels.run1d(k.mul, n, [others[i]!, dx, dx], [n, n, n], []);
+            gpu.kernels.run1d(k.mul, n, [dx, dy, dx], [n, n, n], []);
+          } else {
+            gpu.kernels.run1d(k.divMul, n, [y, b.deviceData(gpu), dy, dx], [n, n, n, n], []);
+          }
+          break;
+        case Op.SUM:
+          scaledCopyOnDevice(gpu, n, this.coeffs[j]!, dy, dx);
+          break;
+        case Op.MAX:
+          gpu.kernels.run1d(k.maxBackward, n, [this.maxMask.deviceData(gpu), dy, dx], [n, n, n], [j]);
+          break;
       }
     });
   }

@@ -5,6 +5,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class ELULayer extends NeuronLayer {
   private alpha = 1;
@@ -25,6 +27,17 @@ export class ELULayer extends NeuronLayer {
     if (!propagateDown[0]) return;
     const x = bottom[0]!.data, y = top[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff, a = this.alpha;
     for (let i = 0; i < x.length; i++) dx[i] = x[i]! > 0 ? dy[i]! : dy[i]! * (y[i]! + a);
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).eluForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.alpha]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).eluBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n, n], [this.alpha]);
   }
 }
 

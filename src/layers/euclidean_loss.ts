@@ -3,6 +3,8 @@ import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { routingOf } from './device_util.js';
 
 /** Caffe's num(): the first dimension (1 for a scalar). */
 function num(b: Blob): number {
@@ -42,6 +44,23 @@ export class EuclideanLossLayer extends LossLayer {
       const alpha = ((k === 0 ? 1 : -1) * top[0]!.diff[0]!) / num(bottom[k]!);
       const dx = bottom[k]!.diff;
       for (let i = 0; i < d.length; i++) dx[i] = alpha * d[i]!;
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = this.diff.count(), d = this.diff.deviceData(gpu, true), loss = top[0]!.deviceData(gpu, true);
+    gpu.kernels.run1d(routingOf(gpu).euclideanDiff, n, [bottom[0]!.deviceData(gpu), bottom[1]!.deviceData(gpu), d], [n, n, n], []);
+    gpu.kernels.sumsq(n, d, loss);
+    gpu.kernels.scal(1, 1 / num(bottom[0]!) / 2, loss);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const n = this.diff.count(), d = this.diff.deviceData(gpu), dy = top[0]!.deviceDiff(gpu);
+    for (let k = 0; k < 2; k++) {
+      if (!propagateDown[k]) continue;
+      // The loss weight is the top's gradient, read on the device.
+      gpu.kernels.run1d(routingOf(gpu).euclideanBackward, n, [d, dy, bottom[k]!.deviceDiff(gpu, true)], [n, 1, n],
+        [(k === 0 ? 1 : -1) / num(bottom[k]!)]);
     }
   }
 }

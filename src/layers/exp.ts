@@ -4,6 +4,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class ExpLayer extends NeuronLayer {
   private innerScale = 1;
@@ -29,6 +31,17 @@ export class ExpLayer extends NeuronLayer {
     if (!propagateDown[0]) return;
     const y = top[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff, a = this.innerScale;
     for (let i = 0; i < y.length; i++) dx[i] = dy[i]! * y[i]! * a;
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).expForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.innerScale, this.outerScale]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).expBackward, n, [top[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.innerScale]);
   }
 }
 

@@ -5,6 +5,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class LogLayer extends NeuronLayer {
   private baseScale = 1;
@@ -33,6 +35,17 @@ export class LogLayer extends NeuronLayer {
     const x = bottom[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff, { scale, shift } = this;
     const num = scale * this.baseScale;
     for (let i = 0; i < x.length; i++) dx[i] = dy[i]! * num / (scale * x[i]! + shift);
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).logForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.scale, this.shift, this.baseScale]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).logBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.scale, this.shift, this.scale * this.baseScale]);
   }
 }
 

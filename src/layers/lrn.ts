@@ -7,6 +7,8 @@ import type { LRNParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { copyOnDevice, normOf } from './device_util.js';
 
 const ACROSS_CHANNELS = 0;
 const WITHIN_CHANNEL = 1;
@@ -21,6 +23,8 @@ export class LRNLayer extends Layer {
   /** The per-element denominator base ("scale" in Caffe) from the last forward. */
   private scale = new Blob();
   private tmp = new Float32Array(0);
+  private scaleDev = new Blob();
+  private tmpDev = new Blob();
 
   override exactNumBottomBlobs(): number { return 1; }
   override exactNumTopBlobs(): number { return 1; }
@@ -168,6 +172,39 @@ export class LRNLayer extends Layer {
     const [N, C] = this.dims(bottom);
     const H = bottom.shape[2]!, W = bottom.shape[3]!;
     this.backwardFrom(top, bottom, (ratio, acc) => this.windowSum(ratio, N * C, H, W, acc), (2 * this.alpha * this.beta) / (this.size * this.size));
+  }
+
+  /** The device kernels' geometry fields, and the window's divisor (size, or size^2 within a channel). */
+  private deviceGeometry(b: Blob): { fields: number[]; div: number } {
+    const within = this.region === WITHIN_CHANNEL;
+    return { fields: [b.shape[1]!, b.shape[2]!, b.shape[3]!, this.prePad, within ? 1 : 0], div: within ? this.size * this.size : this.size };
+  }
+
+  // The device path keeps scale in `scaleDev` and uses `tmpDev` for the input (in place) and backward's ratio.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, n = b.count(), { fields, div } = this.deviceGeometry(b);
+    this.scaleDev.reshape([n]);
+    let x = b.deviceData(gpu);
+    if (top[0] === b) {
+      // In place, the window sums must read the input while the output is written: read a copy.
+      this.tmpDev.reshape([n]);
+      const copy = this.tmpDev.deviceData(gpu, true);
+      copyOnDevice(gpu, n, x, copy);
+      x = copy;
+    }
+    const k = this.region === WITHIN_CHANNEL ? 1 : this.k;
+    gpu.kernels.run1d(normOf(gpu).lrnForward, n, [x, this.scaleDev.deviceData(gpu, true), top[0]!.deviceData(gpu, true)], [n, n, n],
+      [...fields, this.alpha / div, k, -this.beta]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const b = bottom[0]!, t = top[0]!, n = b.count(), { fields, div } = this.deviceGeometry(b), kn = normOf(gpu);
+    this.tmpDev.reshape([n]);
+    const y = t.deviceData(gpu), dy = t.deviceDiff(gpu), scale = this.scaleDev.deviceData(gpu), ratio = this.tmpDev.deviceData(gpu, true);
+    gpu.kernels.run1d(kn.lrnRatio, n, [y, dy, scale, ratio], [n, n, n, n], []);
+    gpu.kernels.run1d(kn.lrnBackward, n, [b.deviceData(gpu), y, scale, dy, ratio, b.deviceDiff(gpu, true)], [n, n, n, n, n, n],
+      [...fields, this.beta, (2 * this.alpha * this.beta) / div, t === b ? 1 : 0]);
   }
 }
 

@@ -5,6 +5,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class PowerLayer extends NeuronLayer {
   private power = 1;
@@ -48,6 +50,17 @@ export class PowerLayer extends NeuronLayer {
       else g = diffScale * Math.pow(scale * x[i]! + shift, power - 1);
       dx[i] = dy[i]! * g;
     }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).powerForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.power, this.scale, this.shift, this.diffScale, this.power === 0 ? 1 : Math.pow(this.shift, this.power)]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).powerBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.power, this.scale, this.shift, this.diffScale]);
   }
 }
 

@@ -6,11 +6,15 @@ import { Blob } from '../blob/blob.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { channelSumOnDevice, copyOnDevice, neuronOf, SUM_PRODUCT_NONPOS } from './device_util.js';
 
 export class PReLULayer extends Layer {
   private channelShared = false;
   /** Copy of the input when running in place. */
   private bottomMemory: Float32Array | undefined;
+  /** The same, for the device path. */
+  private bottomCopy = new Blob();
 
   override exactNumBottomBlobs(): number { return 1; }
   override exactNumTopBlobs(): number { return 1; }
@@ -69,6 +73,32 @@ export class PReLULayer extends Layer {
     if (propagateDown[0]) {
       const dx = b.diff;
       for (let i = 0; i < x.length; i++) dx[i] = dy[i]! * (x[i]! > 0 ? 1 : a[chan(i)]!);
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, n = b.count(), { dim, channels } = this.geometry(b);
+    const x = b.deviceData(gpu);
+    if (top[0] === b) {
+      this.bottomCopy.reshape([n]);
+      copyOnDevice(gpu, n, x, this.bottomCopy.deviceData(gpu, true));
+    }
+    gpu.kernels.run1d(neuronOf(gpu).preluForward, n, [x, this.blobs[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)],
+      [n, this.blobs[0]!.count(), n], [dim, channels, this.channelShared ? 1 : 0]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, n = b.count(), { dim, channels } = this.geometry(b);
+    const x = top[0] === b ? this.bottomCopy.deviceData(gpu) : b.deviceData(gpu);
+    const dy = top[0]!.deviceDiff(gpu), slope = this.blobs[0]!;
+    // The slope gradient first: in place, the bottom diff below overwrites the top diff.
+    if (this.paramPropagateDown[0]) {
+      const g = this.channelShared ? { num: 1, channels: 1, spatial: n } : { num: n / (channels * dim || 1), channels, spatial: dim };
+      channelSumOnDevice(gpu, g, SUM_PRODUCT_NONPOS, dy, x, slope.deviceDiff(gpu, true), { accumulate: true });
+    }
+    if (propagateDown[0]) {
+      gpu.kernels.run1d(neuronOf(gpu).preluBackward, n, [x, slope.deviceData(gpu), dy, b.deviceDiff(gpu, true)],
+        [n, slope.count(), n, n], [dim, channels, this.channelShared ? 1 : 0]);
     }
   }
 }

@@ -7,6 +7,7 @@ import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
 
+
 export class ReshapeLayer extends Layer {
   private dims: number[] = [];
   private copyAxes: number[] = [];
@@ -75,6 +76,15 @@ export class ReshapeLayer extends Layer {
 
   backward(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
     if (propagateDown[0] && top[0] !== bottom[0]) bottom[0]!.shareDiff(top[0]!);
+  }
+
+  // A view: sharing storage is the same on the device.
+  override forwardGpu(bottom: Blob[], top: Blob[]): void {
+    this.forward(bottom, top);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    this.backward(top, propagateDown, bottom);
   }
 }
 

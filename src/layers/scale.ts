@@ -8,13 +8,17 @@ import { Blob } from '../blob/blob.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
-import { type Broadcast, broadcastOf, paramShape, reduceBroadcast } from './bias.js';
+import { type Broadcast, broadcastGeometry, broadcastOf, paramShape, reduceBroadcast } from './bias.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { channelSumOnDevice, copyOnDevice, routingOf, SUM, SUM_PRODUCT } from './device_util.js';
 
 export class ScaleLayer extends Layer {
   private g: Broadcast = { outer: 0, dim: 0, inner: 0 };
   private biasParamId = -1;
   /** The input, kept when running in place. */
   private temp = new Float32Array(0);
+  /** The same, for the device path. */
+  private tempBlob = new Blob();
 
   override minBottomBlobs(): number { return 1; }
   override maxBottomBlobs(): number { return 2; }
@@ -110,6 +114,38 @@ export class ScaleLayer extends Layer {
           for (let i = 0; i < inner; i++) dx[base + i] = dy[base + i]! * v;
         }
       }
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count(), k = routingOf(gpu), { dim, inner } = this.g;
+    const x = bottom[0]!.deviceData(gpu), s = this.scaleBlob(bottom).deviceData(gpu);
+    if (top[0] === bottom[0]) {
+      this.tempBlob.reshape([n]);
+      copyOnDevice(gpu, n, x, this.tempBlob.deviceData(gpu, true));
+    }
+    const y = top[0]!.deviceData(gpu, true);
+    if (this.biasParamId >= 0) {
+      gpu.kernels.run1d(k.mulAddBroadcast, n, [x, s, this.blobs[this.biasParamId]!.deviceData(gpu), y], [n, dim, dim, n], [dim, inner]);
+    } else {
+      gpu.kernels.run1d(k.mulBroadcast, n, [x, s, y], [n, dim, n], [dim, inner]);
+    }
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    const dy = top[0]!.deviceDiff(gpu), n = top[0]!.count(), geo = broadcastGeometry(this.g);
+    // The parameter gradients first: in place, the bottom diff overwrites the top diff.
+    if (this.biasParamId >= 0 && this.paramPropagateDown[this.biasParamId]) {
+      channelSumOnDevice(gpu, geo, SUM, dy, dy, this.blobs[this.biasParamId]!.deviceDiff(gpu, true), { accumulate: true });
+    }
+    const learned = bottom.length === 1;
+    if ((learned && this.paramPropagateDown[0]) || (!learned && propagateDown[1])) {
+      const x = top[0] === bottom[0] ? this.tempBlob.deviceData(gpu) : bottom[0]!.deviceData(gpu);
+      channelSumOnDevice(gpu, geo, SUM_PRODUCT, dy, x, this.scaleBlob(bottom).deviceDiff(gpu, true), { accumulate: learned });
+    }
+    if (propagateDown[0]) {
+      gpu.kernels.run1d(routingOf(gpu).mulBroadcast, n, [dy, this.scaleBlob(bottom).deviceData(gpu), bottom[0]!.deviceDiff(gpu, true)],
+        [n, this.g.dim, n], [this.g.dim, this.g.inner]);
     }
   }
 }

@@ -5,6 +5,8 @@ import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { blockCopyOnDevice } from './device_util.js';
 
 export class SliceLayer extends Layer {
   private axis = 1;
@@ -88,6 +90,35 @@ export class SliceLayer extends Layer {
     for (const t of top) {
       const dy = t.diff, ax = t.shape[this.axis]!, len = ax * this.sliceSize;
       for (let n = 0; n < this.numSlices; n++) dx.set(dy.subarray(n * len, (n + 1) * len), (n * bottomAxis + offset) * this.sliceSize);
+      offset += ax;
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    if (top.length === 1) {
+      top[0]!.shareData(bottom[0]!);
+      return;
+    }
+    const x = bottom[0]!.deviceData(gpu), bottomAxis = bottom[0]!.shape[this.axis]!;
+    let offset = 0;
+    for (const t of top) {
+      const ax = t.shape[this.axis]!, len = ax * this.sliceSize;
+      blockCopyOnDevice(gpu, this.numSlices, len, { buffer: x, offset: offset * this.sliceSize }, bottomAxis * this.sliceSize, t.deviceData(gpu, true), len);
+      offset += ax;
+    }
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    if (top.length === 1) {
+      bottom[0]!.shareDiff(top[0]!);
+      return;
+    }
+    const dx = bottom[0]!.deviceDiff(gpu, true), bottomAxis = bottom[0]!.shape[this.axis]!;
+    let offset = 0;
+    for (const t of top) {
+      const ax = t.shape[this.axis]!, len = ax * this.sliceSize;
+      blockCopyOnDevice(gpu, this.numSlices, len, t.deviceDiff(gpu), len, { buffer: dx, offset: offset * this.sliceSize }, bottomAxis * this.sliceSize);
       offset += ax;
     }
   }

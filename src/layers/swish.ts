@@ -2,13 +2,17 @@
 // (backward reads the top and the stored sigmoid).
 import type { SwishParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
-import type { Blob } from '../blob/blob.js';
+import { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class SwishLayer extends NeuronLayer {
   private beta = 1;
   private sig = new Float32Array(0);
+  /** The device path's sigmoid(beta * x). */
+  private sigBlob = new Blob();
 
   override layerSetUp(): void {
     this.beta = paramOf<SwishParameter>('SwishParameter', this.param.swish_param).beta ?? 1;
@@ -32,6 +36,20 @@ export class SwishLayer extends NeuronLayer {
     if (!propagateDown[0]) return;
     const y = top[0]!.data, dy = top[0]!.diff, dx = bottom[0]!.diff, s = this.sig, beta = this.beta;
     for (let i = 0; i < y.length; i++) dx[i] = dy[i]! * (beta * y[i]! + s[i]! * (1 - beta * y[i]!));
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    this.sigBlob.reshape([n]);
+    gpu.kernels.run1d(neuronOf(gpu).swishForward, n,
+      [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true), this.sigBlob.deviceData(gpu, true)], [n, n, n], [this.beta]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).swishBackward, n, [top[0]!.deviceData(gpu), this.sigBlob.deviceData(gpu),
+      top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n, n], [this.beta]);
   }
 }
 

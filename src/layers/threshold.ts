@@ -4,6 +4,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { layerError, NeuronLayer } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronOf } from './device_util.js';
 
 export class ThresholdLayer extends NeuronLayer {
   private threshold = 0;
@@ -20,6 +22,15 @@ export class ThresholdLayer extends NeuronLayer {
   backward(_top: Blob[], propagateDown: boolean[]): void {
     // Caffe aborts (NOT_IMPLEMENTED) when asked for this gradient.
     if (propagateDown.some(Boolean)) throw layerError(this, 'Threshold does not implement backward (not implemented in Caffe)');
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(neuronOf(gpu).thresholdForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.threshold]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[]): void {
+    this.backward(top, propagateDown);
   }
 }
 

@@ -150,6 +150,11 @@ export async function openGpu(index = 0): Promise<OpenedGpu | null> {
   return { device: await requestGpuDevice(found), description: found.description };
 }
 
+/** Adapters without a GPU behind them: Mesa's llvmpipe/lavapipe, SwiftShader. */
+export function isSoftwareAdapter(d: GpuAdapterDescription): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${d.name} ${d.architecture}`);
+}
+
 /** One line per adapter, for device_query and logs. */
 export function formatAdapter(d: GpuAdapterDescription): string {
   const l = d.limits;

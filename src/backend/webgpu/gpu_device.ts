@@ -3,7 +3,7 @@
 // device paths (Layer.forwardGpu/backwardGpu) record kernels on `kernels`; the net submits them in order, and the host
 // waits only where it reads a number back (the loss it logs, the blobs it snapshots).
 import type { BlobDevice } from '../../blob/synced_memory.js';
-import { type GpuAdapterDescription, type OpenedGpu, openGpu } from './device.js';
+import { type GpuAdapterDescription, type OpenedGpu, isSoftwareAdapter, openGpu } from './device.js';
 import { GpuKernels } from './kernels.js';
 
 export class WebGpuDevice implements BlobDevice<GPUBuffer> {
@@ -13,7 +13,7 @@ export class WebGpuDevice implements BlobDevice<GPUBuffer> {
   lostReason: string | undefined;
 
   constructor(readonly device: GPUDevice, readonly description: GpuAdapterDescription) {
-    this.kernels = new GpuKernels(device);
+    this.kernels = new GpuKernels(device, { software: isSoftwareAdapter(description) });
     this.name = `WebGPU adapter ${description.index} (${description.name})`;
     void device.lost.then((info) => { this.lostReason = info.message || info.reason || 'unknown reason'; });
   }

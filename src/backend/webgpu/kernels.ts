@@ -9,7 +9,7 @@ import type { ConvGeometry, MatrixLayout, PoolGeometry } from '../backend.js';
 import { convOutputSize, layoutExtent } from '../backend.js';
 import { convKernels } from './wgsl/conv.js';
 import { elementwiseKernels } from './wgsl/elementwise.js';
-import { gemmKernel } from './wgsl/gemm.js';
+import { GEMM_KT, gemmDirectKernel, gemmKernel, gemmSplitSumKernel } from './wgsl/gemm.js';
 import { lossKernels } from './wgsl/loss.js';
 import { poolKernels } from './wgsl/pool.js';
 import { reduceKernels } from './wgsl/reduce.js';
@@ -89,6 +89,8 @@ export class GpuKernels {
   private scratchBuffer: GPUBuffer | undefined;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private solverDefs: Record<SolverRule, KernelDef> | undefined;
+  private splitBuffer: GPUBuffer | undefined;
+  private readonly splitSum: KernelDef;
   private pending: Recorded[] = [];
   private params: GPUBuffer | undefined;
   /** The first WebGPU error no error scope caught (e.g. a shader that failed to compile); download() reports it. */
@@ -97,8 +99,13 @@ export class GpuKernels {
   /** maxComputeWorkgroupsPerDimension, or less where the caller asks (tests use that to exercise split dispatches). */
   readonly maxGroups: number;
 
-  constructor(device: GPUDevice, opts: { maxWorkgroupsPerDimension?: number } = {}) {
+  /** GEMMs without workgroup memory (wgsl/gemm.ts): for CPU renderers. */
+  private readonly directGemm: boolean;
+
+  constructor(device: GPUDevice, opts: { maxWorkgroupsPerDimension?: number; software?: boolean } = {}) {
     this.device = device;
+    this.directGemm = opts.software ?? false;
+    this.splitSum = gemmSplitSumKernel(Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX));
     const l = device.limits;
     this.maxGroups = Math.min(l.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDimension ?? Infinity);
     this.wg = Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
@@ -270,13 +277,53 @@ export class GpuKernels {
     });
     const lens = stored.map(([l, rows, cols]) => layoutExtent(rows, cols, l));
     const t = this.gemmSide, ts = 4 * t, max = this.maxGroups;
-    const k = gemmKernel(t, blocked);
+    const k = this.directGemm ? gemmDirectKernel(t, blocked) : gemmKernel(t, blocked);
     const gx = Math.ceil(N / ts), gy = Math.ceil(M / ts);
     if (gx > max) throw new RangeError(`gemm: N = ${N} exceeds the adapter's dispatch limit (${max * ts})`);
+    const split = this.splitK(gx * gy, M * N, K);
+    if (split.S > 1) {
+      // Too few tiles of C to fill the device (e.g. a weight gradient: small M x N, long K): S workgroups per tile,
+      // each on its own range of k, into S partial products; then one pass sums them in order (deterministic).
+      const P = this.splitScratch(split.S * M * N);
+      const plain = [N, Math.max(1, N), 0];
+      for (let y0 = 0; y0 < gy; y0 += max) {
+        this.record(k, [A, B, P], [lens[0]!, lens[1]!, split.S * M * N],
+          [M, N, K, transA ? 1 : 0, transB ? 1 : 0, 1, 0, y0 * ts, split.chunk, M * N, ...layoutValues.slice(0, 6), ...plain],
+          [gx, Math.min(max, gy - y0), split.S]);
+      }
+      this.run1d(this.splitSum, M * N, [P, C], [split.S * M * N, lens[2]!], [N, split.S, alpha, beta, ...layoutValues.slice(6)]);
+      return;
+    }
     for (let y0 = 0; y0 < gy; y0 += max) {
       this.record(k, [A, B, C], lens,
-        [M, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, y0 * ts, ...layoutValues], [gx, Math.min(max, gy - y0), 1]);
+        [M, N, K, transA ? 1 : 0, transB ? 1 : 0, alpha, beta, y0 * ts, Math.max(K, 1), 0, ...layoutValues], [gx, Math.min(max, gy - y0), 1]);
     }
+  }
+
+  /** Workgroups a GEMM should have at least to keep a GPU busy; below that, k is split (gemmEx). */
+  private static readonly GEMM_MIN_GROUPS = 128;
+  /** Floats of split-K partial products, at most. */
+  private static readonly SPLIT_MAX_FLOATS = 1 << 24;
+
+  /** How many ranges of k (S, each `chunk` long) a GEMM with `tiles` workgroups, C of `mn` floats and depth K gets. */
+  private splitK(tiles: number, mn: number, K: number): { S: number; chunk: number } {
+    const minChunk = 16 * GEMM_KT; // each range long enough to amortize its pass over C
+    let S = Math.min(Math.ceil(GpuKernels.GEMM_MIN_GROUPS / tiles), Math.floor(K / minChunk), this.maxGroups,
+      Math.floor(GpuKernels.SPLIT_MAX_FLOATS / Math.max(1, mn)));
+    if (S < 2) return { S: 1, chunk: K };
+    const chunk = Math.ceil(K / S / GEMM_KT) * GEMM_KT;
+    S = Math.ceil(K / chunk);
+    return { S, chunk };
+  }
+
+  private splitScratch(n: number): GPUBuffer {
+    if (!this.splitBuffer || this.splitBuffer.size < n * 4) {
+      const old = this.splitBuffer;
+      // Recorded GEMMs may still use the old one: destroy it once everything submitted so far is done.
+      if (old) { this.submit(); void this.device.queue.onSubmittedWorkDone().then(() => old.destroy()); }
+      this.splitBuffer = this.createBuffer(n);
+    }
+    return this.splitBuffer;
   }
 
   private convValues(g: ConvGeometry, n: number): number[] {

@@ -1,0 +1,45 @@
+// Helpers of the layers' device paths (Layer.forwardGpu/backwardGpu): the routing kernels (wgsl/routing.ts) over
+// device buffers, with their operand extents worked out once here.
+import type { Operand } from '../backend/webgpu/kernels.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { neuronKernels } from '../backend/webgpu/wgsl/neuron.js';
+import { normKernels } from '../backend/webgpu/wgsl/norm.js';
+import { routingKernels } from '../backend/webgpu/wgsl/routing.js';
+
+export const neuronOf = (gpu: WebGpuDevice) => neuronKernels(gpu.kernels.wg);
+export const routingOf = (gpu: WebGpuDevice) => routingKernels(gpu.kernels.wg);
+
+/** y = x over n floats. */
+export function copyOnDevice(gpu: WebGpuDevice, n: number, x: Operand, y: Operand): void {
+  gpu.kernels.run1d(routingOf(gpu).copy, n, [x, y], [n, n], []);
+}
+
+/** y = alpha * x over n floats (y's old values, NaN included, do not matter). */
+export function scaledCopyOnDevice(gpu: WebGpuDevice, n: number, alpha: number, x: Operand, y: Operand): void {
+  gpu.kernels.run1d(routingOf(gpu).scaledCopy, n, [x, y], [n, n], [alpha]);
+}
+
+/** `blocks` blocks of `len` floats, block j from x + j * srcStride to y + j * dstStride (offsets in the operands). */
+export function blockCopyOnDevice(gpu: WebGpuDevice, blocks: number, len: number, x: Operand, srcStride: number,
+  y: Operand, dstStride: number): void {
+  if (blocks <= 0 || len <= 0) return;
+  const extent = (stride: number) => (blocks - 1) * stride + len;
+  gpu.kernels.run1d(routingOf(gpu).blockCopy, blocks * len, [x, y], [extent(srcStride), extent(dstStride)], [len, srcStride, dstStride]);
+}
+
+/** Channel-sum modes (wgsl/routing.ts channelSum): u; u * v; u * v where v <= 0; (u - v[c])^2. */
+export const SUM = 0, SUM_PRODUCT = 1, SUM_PRODUCT_NONPOS = 2, SUM_SQDEV = 3;
+
+/**
+ * out[c] = (the sum over the (num, channels, spatial) array's channel c of the mode's term) / div (+ out[c] when
+ * accumulate); `pair`: as a double-float pair, hi in out[c], lo in out[channels + c].
+ */
+export function channelSumOnDevice(gpu: WebGpuDevice, g: { num: number; channels: number; spatial: number }, mode: number,
+  u: Operand, v: Operand, out: Operand, o: { div?: number; accumulate?: boolean; pair?: boolean } = {}): void {
+  const total = g.num * g.channels * g.spatial;
+  gpu.kernels.run1d(routingOf(gpu).channelSum, g.channels * gpu.kernels.wg, [u, v, out],
+    [total, mode === SUM_SQDEV ? g.channels : total, (o.pair ? 2 : 1) * g.channels],
+    [g.num, g.channels, g.spatial, mode, o.div ?? 1, o.accumulate ? 1 : 0, o.pair ? 1 : 0]);
+}
+
+export const normOf = (gpu: WebGpuDevice) => normKernels(gpu.kernels.wg);

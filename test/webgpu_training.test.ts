@@ -1,0 +1,150 @@
+// Training on a WebGPU device against the CPU: the same seed gives the same start and the same losses (Caffe's LeNet),
+// data-parallel training on two devices equals one device on the doubled batch, a lost device leaves the last snapshot
+// intact, and a blob over the adapter's limits is named in the error. Runs on whatever adapter this machine has (a
+// software one without a GPU); without any, the tests skip, and under CI (CI=true) that is a failure.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { findGpuAdapters } from '../src/backend/webgpu/device.js';
+import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
+import { Net } from '../src/net/net.js';
+import { Solver } from '../src/solver/solver.js';
+import { parseTextProto } from '../src/proto/textformat.js';
+import { readProtoBinary } from '../src/proto/io.js';
+import type { NetParameter, SolverParameter, SolverState } from '../src/proto/types.generated.js';
+import { setQuiet } from '../src/util/log.js';
+import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
+import { removeDir, scratchDir, vector } from './helpers.js';
+
+const adapters = await findGpuAdapters();
+const noAdapter = adapters.length === 0
+  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
+  : false;
+const opened: WebGpuDevice[] = [];
+async function openDevice(): Promise<WebGpuDevice> {
+  const d = (await WebGpuDevice.open(0))!; // a fresh adapter each time: an adapter gives out one device
+  opened.push(d);
+  return d;
+}
+
+let dir = '';
+before(async () => {
+  setQuiet(true);
+  dir = scratchDir('tscaffe-webgpu-train-');
+  if (!noAdapter) await ensureMnistLmdb(dir, { progress: false });
+});
+after(() => {
+  for (const d of opened) d.destroy(); // else Dawn keeps the process alive
+  removeDir(dir);
+});
+
+test('webgpu training: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, () => {
+  assert.ok(!noAdapter, noAdapter || '');
+});
+
+/** Caffe's standard LeNet (examples/mnist/lenet_train_test.prototxt) on this test's MNIST LMDBs. */
+function lenet(batch: number): string {
+  return readFileSync(vector('lenet_train_test.prototxt'), 'utf8')
+    .replace(/source: "mnist_train_lmdb"/, `source: "${path.join(dir, 'mnist_train_lmdb')}"`)
+    .replace(/source: "mnist_test_lmdb"/, `source: "${path.join(dir, 'mnist_test_lmdb')}"`)
+    .replace(/batch_size: 64/, `batch_size: ${batch}`);
+}
+
+function solverParam(net: string, extra: string): SolverParameter {
+  return parseTextProto<SolverParameter>(`net_param { ${net} } base_lr: 0.01 momentum: 0.9 weight_decay: 0.0005
+lr_policy: "inv" gamma: 0.0001 power: 0.75 display: 0 random_seed: 1701 snapshot_after_train: false
+snapshot_prefix: "${path.join(dir, 'snap')}" ${extra}`, 'SolverParameter', 'test');
+}
+
+async function weightsOf(s: Solver): Promise<Float32Array[]> {
+  await s.net.syncToHost();
+  return s.net.learnableParams.map((b) => b.cpuData.slice());
+}
+
+const gpuTest = (name: string, fn: () => Promise<void>) => test(`webgpu training: ${name}`, { skip: noAdapter || false }, fn);
+
+// Caffe's LeNet as its solver trains it (batch 64), logging every 10 iterations the loss averaged over 10 (display,
+// average_loss): float sums in another order make the runs drift apart slowly (as two CPU backends do), so the logged
+// losses agree within 1% and the first iterations' far more closely.
+gpuTest('LeNet with the same random_seed: identical initial weights; logged training losses within 1% over 200 iterations', async () => {
+  const iters = 200;
+  const run = async (devices: WebGpuDevice[]) => {
+    const losses: number[] = [];
+    const s = await Solver.create(solverParam(lenet(64), `max_iter: ${iters} average_loss: 10`), { devices, onIteration: (_i, l) => losses.push(l) });
+    const start = s.net.learnableParams.map((b) => b.cpuData.slice()); // filled on the host, before any device use
+    await s.solve();
+    await s.close();
+    return { losses, start };
+  };
+  const cpu = await run([]);
+  const gpu = await run([await openDevice()]);
+  assert.deepEqual(gpu.start, cpu.start, 'initial weights differ');
+  assert.equal(gpu.losses.length, iters);
+  // losses[i] is the smoothed loss after iteration i, the value a display at iteration i logs.
+  gpu.losses.forEach((l, i) => {
+    const want = cpu.losses[i]!;
+    const tol = i < 50 ? 1e-3 : i % 10 === 0 ? 0.01 : Infinity;
+    assert.ok(Math.abs(l - want) <= tol * want, `iteration ${i}: loss ${l} on the device, ${want} on the CPU`);
+  });
+  assert.ok(gpu.losses[iters - 1]! < 0.3 * gpu.losses[0]!, 'the loss did not fall');
+});
+
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+
+gpuTest('data-parallel on two devices (batch 32 each) equals one device on batch 64, and the replicas stay identical', async () => {
+  const iters = 12;
+  const run = async (devices: WebGpuDevice[], batch: number) => {
+    const s = await Solver.create(solverParam(lenet(batch), `max_iter: ${iters}`), { devices });
+    await s.solve();
+    const w = await weightsOf(s);
+    const replica = (s as unknown as { replicas: { net: Net }[] }).replicas[0]?.net;
+    let rw: Float32Array[] | undefined;
+    if (replica) {
+      await replica.syncToHost();
+      rw = replica.learnableParams.map((b) => b.cpuData.slice());
+    }
+    await s.close();
+    return { w, rw };
+  };
+  const one = await run([await openDevice()], 64);
+  const two = await run([await openDevice(), await openDevice()], 32);
+  assert.ok(two.rw, 'no replica');
+  two.w.forEach((w, i) => assert.deepEqual(two.rw![i], w, `replica param ${i} differs from the root's`));
+  two.w.forEach((w, i) => {
+    const want = one.w[i]!;
+    let scale = 0;
+    for (const v of want) scale = Math.max(scale, Math.abs(v));
+    for (let k = 0; k < w.length; k++) {
+      if (!(Math.abs(w[k]! - want[k]!) <= 1e-3 * scale)) assert.fail(`param ${i}[${k}]: ${w[k]} with two devices, ${want[k]} with one`);
+    }
+  });
+});
+
+gpuTest('a device lost mid-training: the run fails naming the device, the last snapshot stays intact', async () => {
+  const gpu = await openDevice();
+  const s = await Solver.create(solverParam(lenet(16), 'max_iter: 40 snapshot: 5'), {
+    devices: [gpu],
+    onIteration: (i) => { if (i === 7) gpu.destroy(); },
+  });
+  await assert.rejects(s.solve(), (e: Error) => /lost|destroyed/i.test(e.message) && e.message.includes(gpu.name));
+  await s.close();
+  assert.equal(s.lastSnapshot?.state, path.join(dir, 'snap_iter_5.solverstate'));
+  const st = readProtoBinary<SolverState>(s.lastSnapshot!.state, 'SolverState');
+  assert.equal(st.iter, 5);
+  const model = readProtoBinary<NetParameter>(s.lastSnapshot!.model, 'NetParameter');
+  assert.ok(model.layer!.some((l) => (l.blobs ?? []).length > 0));
+  assert.ok(!existsSync(path.join(dir, 'snap_iter_10.solverstate')));
+});
+
+gpuTest('a blob over the adapter\'s storage-buffer limit: the error names the blob and the limit', async () => {
+  const gpu = await openDevice();
+  const limit = gpu.device.limits.maxStorageBufferBindingSize;
+  const n = Math.floor(limit / 4) + 16;
+  const net = await Net.create(parseTextProto<NetParameter>(`name: "big"
+layer { name: "in" type: "Input" top: "huge" input_param { shape { dim: 1 dim: ${n} } } }
+layer { name: "relu" type: "ReLU" bottom: "huge" top: "out" }`, 'NetParameter'), 1, { verbose: false });
+  net.useDevice(gpu);
+  await assert.rejects(net.forward(), (e: Error) => e.message.includes('blob huge') && e.message.includes(`maxStorageBufferBindingSize of ${limit}`));
+  await net.close();
+});
