@@ -3,6 +3,7 @@
 // Vite) holds no Node module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { findGpuAdapters } from '../src/backend/webgpu/device.js';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,6 +50,9 @@ async function nodeProbabilities(): Promise<Float32Array[]> {
   return Array.from({ length: 64 }, (_, i) => prob.data.slice(i * 10, (i + 1) * 10));
 }
 
+const noAdapter = (await findGpuAdapters()).length === 0
+  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)' : false;
+
 // Computed before any test runs: layers use the active backend, which each model's loadModel/predict sets.
 const reference = await nodeProbabilities();
 
@@ -60,7 +64,7 @@ async function check(model: Model): Promise<void> {
   for (let i = 0; i < 64; i++) {
     const x = model.toInput(raw(i));
     assert.equal(x[200], f(raw(i)[200]! * SCALE));
-    const p = model.predict(x);
+    const p = await model.predict(x);
     assert.equal(p.length, 10);
     for (let k = 0; k < 10; k++) worst = Math.max(worst, Math.abs(p[k]! - ref[i]![k]!));
     if (p.indexOf(Math.max(...p)) === labels[i]) correct++;
@@ -92,12 +96,28 @@ test('the browser engine on wasm kernels with unshared memory (no cross-origin i
   await check(m);
 });
 
+test('the browser engine on WebGPU gives the Node Net\'s probabilities', { skip: noAdapter && !process.env.CI ? noAdapter : false }, async () => {
+  assert.ok(!noAdapter, noAdapter || '');
+  const m = await loadModel({ deployPrototxt: deployText, weights: readFileSync(weightsFile), backend: 'webgpu', kernels });
+  try {
+    assert.equal(m.backend, 'webgpu');
+    assert.ok(m.adapter);
+    await check(m);
+  } finally {
+    m.close();
+  }
+  // 'auto' picks WebGPU where there is an adapter
+  const a = await loadModel({ deployPrototxt: deployText, weights: readFileSync(weightsFile), backend: 'auto', kernels });
+  assert.equal(a.backend, 'webgpu');
+  a.close();
+});
+
 test('an unshared heap too small for the net is made larger until the net fits', async () => {
   const m = await loadModel({
     deployPrototxt: deployText, weights: readFileSync(weightsFile), backend: 'wasm', kernels, memory: 'unshared', memoryBytes: 1 << 20,
   });
   assert.equal(m.memory, 'unshared');
-  const p = m.predict(m.toInput(raw(0)));
+  const p = await m.predict(m.toInput(raw(0)));
   assert.ok(Math.abs(p[labels[0]!]! - reference[0]![labels[0]!]!) < 2e-6);
 });
 

@@ -146,7 +146,7 @@ test('MNIST digits redrawn big (black on white) preprocess back to images LeNet 
         data.set([v, v, v, 255], (y * W + x) * 4);
       }
     }
-    const p = model.predict(model.toInput(digit({ width: W, height: W, data }).pixels));
+    const p = await model.predict(model.toInput(digit({ width: W, height: W, data }).pixels));
     if (p.indexOf(Math.max(...p)) === labels[i]) correct++;
   }
   // Caffe classifies 60 of the 64 originals right with this snapshot (test_iter100_test64.log); re-centring and

@@ -83,7 +83,8 @@ describe('the web console in Chromium', { timeout: 300_000, skip: existsSync(CHR
     setQuiet(true);
     mkdirSync(SHOTS, { recursive: true });
     p = await startServer({ dataDir: path.join(tmp.dir, 'data'), port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+    // --enable-unsafe-webgpu: headless Chromium's WebGPU (a software adapter here), which the draw page prefers.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--enable-unsafe-webgpu'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
@@ -241,7 +242,7 @@ describe('the web console in Chromium', { timeout: 300_000, skip: existsSync(CHR
         await shot(name); // also when it fails: what the page showed instead
       }
     };
-    // On the deployed endpoint, then in the page (tscaffe's wasm engine running the deployment's model).
+    // On the deployed endpoint, then in the page (tscaffe's engine running the deployment's model).
     await until(async () => (await page.locator('#deployment').inputValue()) === depId, `the draw page to select the deployment ${depId}`);
     await page.locator('#engine').selectOption('endpoint');
     await recognized('1', [[[0.5, 0.18], [0.5, 0.82]]]);
@@ -249,6 +250,8 @@ describe('the web console in Chromium', { timeout: 300_000, skip: existsSync(CHR
     const deps = (await (await fetch(`${p.url}/api/models/deployments`, { headers: { authorization: `Bearer ${p.token}` } })).json()) as { deployments: { requests: number }[] };
     assert.ok(deps.deployments[0]!.requests > 0, 'the endpoint answered the drawings');
     await page.locator('#engine').selectOption('browser');
+    // tscaffe's engine in the page, on WebGPU (the same WGSL kernels as `tscaffe train -gpu`).
+    await page.locator('#status').filter({ hasText: /Ready: .* in this browser \(WebGPU on / }).waitFor({ timeout: 30_000 });
     await recognized('1', [[[0.5, 0.18], [0.5, 0.82]]], 'draw-browser-1');
     await recognized('7', [[[0.28, 0.22], [0.72, 0.22], [0.45, 0.85]]], 'draw-browser-7');
   });

@@ -1,6 +1,7 @@
 // tscaffe's engine in a browser: load a deploy net (prototxt text + .caffemodel bytes) and classify one input at a
 // time, with the same Net, layers and protobuf decoding as Node, on the 'wasm' kernels (single-threaded, see
-// wasm_runtime.ts) or the TypeScript reference backend.
+// wasm_runtime.ts), the TypeScript reference backend, or WebGPU (the same WGSL kernels as Node's -gpu; the host parts
+// on the wasm or TypeScript kernels).
 //
 // Bundling: this module's import graph is free of Node modules once the bundler applies package.json's "browser"
 // field, which swaps the two Node-only registries for portable ones (src/layers/index.ts -> portable.ts, without the
@@ -20,18 +21,22 @@ import { createTsBackend } from '../backend/ts/index.js';
 import { createWasmBackend } from '../backend/wasm/index.js';
 import type { SimdVariant } from '../backend/wasm/kernel_runtime.js';
 import { createBrowserRuntime, fetchKernelBytes, type KernelBytes, type MemoryKind } from './wasm_runtime.js';
+import { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 
 export { kernelsForUnsharedMemory, type KernelBytes, type MemoryKind } from './wasm_runtime.js';
 
-export type BackendName = 'wasm' | 'ts';
+export type BackendName = 'wasm' | 'ts' | 'webgpu';
 
 export interface LoadModelOptions {
   /** The deploy net's prototxt text. */
   deployPrototxt: string;
   /** The .caffemodel bytes. */
   weights: Uint8Array;
-  /** 'wasm' (default; the TypeScript backend where this browser has no WebAssembly SIMD) or 'ts'. */
-  backend?: BackendName;
+  /**
+   * 'wasm' (default; the TypeScript backend where this browser has no WebAssembly SIMD), 'ts', 'webgpu' (an error
+   * without a WebGPU adapter) or 'auto' (WebGPU where the browser has an adapter, else as 'wasm').
+   */
+  backend?: BackendName | 'auto';
   /** The wasm kernels' bytes (default: fetched from beside the bundle). */
   kernels?: KernelBytes;
   /** The wasm heap: shared where possible (default 'auto') or unshared of fixed size. */
@@ -57,6 +62,8 @@ export interface Model {
   inputShape: number[];
   /** The backend that runs it, the wasm kernel build and memory in use. */
   backend: BackendName;
+  /** The WebGPU adapter, when the backend is 'webgpu'. */
+  adapter?: string;
   simd?: SimdVariant;
   memory?: MemoryKind;
   /** Why the backend is not the one asked for, if it is not. */
@@ -68,7 +75,9 @@ export interface Model {
   /** Raw pixel values (C*H*W, 0..255) to the net's input values: transform applied. */
   toInput(raw: ArrayLike<number>): Float32Array;
   /** Class probabilities for one input (C*H*W values as the net takes them; see toInput). */
-  predict(input: Float32Array): Float32Array;
+  predict(input: Float32Array): Promise<Float32Array>;
+  /** Release the model's device (WebGPU); the model cannot predict afterwards. */
+  close(): void;
 }
 
 const MiB = 1 << 20;
@@ -151,7 +160,18 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
   let net: Net | undefined;
   let engine: Engine | undefined;
   let note: string | undefined;
-  if ((o.backend ?? 'wasm') === 'wasm') {
+  let gpu: WebGpuDevice | null = null;
+  const asked = o.backend ?? 'wasm';
+  if (asked === 'webgpu' || asked === 'auto') {
+    gpu = await WebGpuDevice.open(0).catch((e: Error) => {
+      if (asked === 'webgpu') throw e;
+      note = `WebGPU is unavailable here (${e.message})`;
+      return null;
+    });
+    if (!gpu && asked === 'webgpu') throw new Error('backend webgpu: this browser offers no WebGPU adapter');
+    if (!gpu) note ??= 'this browser offers no WebGPU adapter';
+  }
+  if (asked !== 'ts') {
     try {
       const kernels = o.kernels ?? (await fetchKernelBytes());
       // An unshared heap cannot grow: start at a size the weights suggest, and retry larger if the net needs more.
@@ -168,7 +188,7 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
         }
       }
     } catch (e) {
-      if (o.backend === 'wasm' || !(e instanceof Error) || !/WebAssembly|wasm/.test(e.message)) throw e;
+      if (asked === 'wasm' || !(e instanceof Error) || !/WebAssembly|wasm/.test(e.message)) throw e;
       note = `the wasm backend is unavailable here (${e.message}); using the TypeScript backend`;
       net = undefined;
     }
@@ -179,6 +199,7 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
   }
   const eng = engine!;
   const theNet = net;
+  if (gpu) theNet.useDevice(gpu);
 
   const inputName = inputLayer.top?.[0] ?? fail(protoName, `Input layer '${inputLayer.name}' has no top`);
   const inputBlob = theNet.blobByName(inputName)!;
@@ -194,7 +215,8 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
   const f = Math.fround;
 
   return {
-    inputShape, backend: eng.name, transform, input: inputName, output,
+    inputShape, backend: gpu ? 'webgpu' : eng.name, transform, input: inputName, output,
+    ...(gpu ? { adapter: gpu.description.name } : {}),
     ...(eng.simd ? { simd: eng.simd } : {}), ...(eng.memory ? { memory: eng.memory } : {}), ...(note ? { note } : {}),
 
     toInput(raw) {
@@ -209,13 +231,18 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
       return out;
     },
 
-    predict(x) {
+    async predict(x) {
       if (x.length !== size) throw new Error(`input has ${x.length} values, the net takes ${inputShape.join('x')} = ${size}`);
       setBackend(eng.backend); // layers use the active backend: make it this model's (another model may have run since)
       inputBlob.data.set(x);
-      theNet.forwardFromTo();
-      const y = outputBlob.data.slice(0, classes);
+      await theNet.forwardRange();
+      await outputBlob.syncToHost();
+      const y = outputBlob.cpuData.slice(0, classes);
       return isProb ? y : softmax(y);
+    },
+
+    close() {
+      gpu?.destroy();
     },
   };
 }

@@ -9,7 +9,7 @@ export interface LoadRequest {
   kind: 'load';
   prototxt: string;
   weights: Uint8Array;
-  backend?: 'ts';
+  backend?: 'ts' | 'wasm' | 'webgpu' | 'auto';
   what: string;
 }
 
@@ -25,6 +25,7 @@ export interface LoadedInfo {
   backend: Model['backend'];
   simd?: Model['simd'];
   memory?: Model['memory'];
+  adapter?: string;
   note?: string;
 }
 
@@ -41,14 +42,15 @@ scope.onmessage = async (e) => {
   const r = e.data;
   try {
     if (r.kind === 'load') {
+      model?.close();
       model = await loadModel({
         deployPrototxt: r.prototxt, weights: r.weights, ...(r.backend ? { backend: r.backend } : {}), names: { prototxt: 'deploy net', weights: r.what },
       });
-      const { inputShape, backend, simd, memory, note } = model;
-      scope.postMessage({ id: r.id, ok: true, info: { inputShape, backend, ...(simd ? { simd } : {}), ...(memory ? { memory } : {}), ...(note ? { note } : {}) } });
+      const { inputShape, backend, simd, memory, adapter, note } = model;
+      scope.postMessage({ id: r.id, ok: true, info: { inputShape, backend, ...(simd ? { simd } : {}), ...(memory ? { memory } : {}), ...(adapter ? { adapter } : {}), ...(note ? { note } : {}) } });
     } else {
       if (!model) throw new Error('no model loaded');
-      const p = model.predict(model.toInput(r.digit));
+      const p = await model.predict(model.toInput(r.digit));
       scope.postMessage({ id: r.id, ok: true, probabilities: p }, [p.buffer]);
     }
   } catch (err) {

@@ -156,18 +156,25 @@ class WorkerClient {
 
 let worker: WorkerClient | undefined;
 
+/** ?backend=ts|wasm|webgpu; by default WebGPU where the browser has an adapter, else wasm. */
+function backendOf(q: URLSearchParams): NonNullable<LoadRequest['backend']> {
+  const b = q.get('backend');
+  return b === 'ts' || b === 'wasm' || b === 'webgpu' ? b : 'auto';
+}
+
 export async function browserEngine(q: URLSearchParams): Promise<Engine> {
   const files = await modelFiles(q);
   // One model per worker: a fresh worker for each model frees the last one's memory at once.
   worker?.terminate();
   const w = (worker = new WorkerClient());
   const { info } = await w.call({
-    kind: 'load', prototxt: files.prototxt, weights: files.weights, what: files.what, ...(q.get('backend') === 'ts' ? { backend: 'ts' as const } : {}),
+    kind: 'load', prototxt: files.prototxt, weights: files.weights, what: files.what, backend: backendOf(q),
   }, [files.weights.buffer]);
   const m = info as LoadedInfo;
   const [c, hh, ww] = m.inputShape;
   if (c !== 1 || hh !== 28 || ww !== 28) throw new Error(`${files.what}: the net takes ${m.inputShape.join('x')} images; this page draws 1x28x28 digits`);
-  const how = m.backend === 'wasm' ? `wasm ${m.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD'}, ${m.memory} memory` : 'TypeScript backend';
+  const how = m.backend === 'webgpu' ? `WebGPU on ${m.adapter}`
+    : m.backend === 'wasm' ? `wasm ${m.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD'}, ${m.memory} memory` : 'TypeScript backend';
   return {
     description: `${files.what} in this browser (${how})${m.note ? `: ${m.note}` : ''}`,
     labels: files.labels,

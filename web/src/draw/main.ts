@@ -3,9 +3,9 @@
 // in this page or by a deployed endpoint (engines.ts).
 //
 // Query: ?engine=browser|endpoint, ?deployment=ID, ?prototxt=URL&weights=URL (the browser engine's files),
-// ?backend=ts (the TypeScript backend instead of wasm). DOM ids (the end-to-end test uses them): #canvas, #clear,
-// #prediction (data-state: empty | busy | ready | error), #bars li[data-digit="0".."9"] with .value text, #engine,
-// #deployment, #status, #timing, #preview.
+// ?backend=ts|wasm|webgpu (default: WebGPU where the browser has an adapter, else wasm). DOM ids (the end-to-end test
+// uses them): #canvas, #clear, #prediction (data-state: empty | busy | ready | error), #bars li[data-digit="0".."9"]
+// with .value text, #engine, #deployment, #status, #timing, #preview.
 import '../console/style.css';
 import './draw.css';
 import { askToken } from '../console/api.js';
