@@ -1,0 +1,80 @@
+// The `tscaffe` tool's device selection: device_query lists the adapters; -gpu N and solver_mode: GPU train on
+// adapter N and the log names it; a bad -gpu id is an error naming the adapters; with no adapter at all, -gpu warns and
+// trains on the CPU. Runs the CLI as a child process (the no-adapter case needs another environment); without an
+// adapter here the device cases skip, and under CI (CI=true) that is a failure.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { findGpuAdapters } from '../src/backend/webgpu/device.js';
+import { removeDir, repoRoot, scratchDir } from './helpers.js';
+
+const adapters = await findGpuAdapters();
+const noAdapter = adapters.length === 0 ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)' : false;
+const skip = noAdapter && !process.env.CI ? noAdapter : false;
+
+let dir = '';
+before(() => {
+  dir = scratchDir('tscaffe-webgpu-cli-');
+});
+after(() => removeDir(dir));
+
+function solverFile(extra = ''): string {
+  const file = path.join(dir, `solver${extra ? '_gpu' : ''}.prototxt`);
+  writeFileSync(file, `net_param { name: "tiny"
+  layer { name: "d" type: "DummyData" top: "data" top: "label" dummy_data_param {
+    shape { dim: 8 dim: 1 dim: 4 dim: 4 } shape { dim: 8 } data_filler { type: "gaussian" std: 1 } data_filler { type: "constant" value: 1 } } }
+  layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+  layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" } }
+base_lr: 0.1 lr_policy: "fixed" max_iter: 4 display: 1 random_seed: 5 snapshot_after_train: false ${extra}\n`);
+  return file;
+}
+
+function tscaffe(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; log: string } {
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/tscaffe.js'), ...args], {
+    cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000,
+  });
+  return { code: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
+}
+
+const lossLines = (log: string) => [...log.matchAll(/Iteration (\d+) .*loss = (\S+)/g)].map((m) => `${m[1]} ${Number(m[2]).toFixed(4)}`);
+
+test('device_query lists the adapters with their limits', { skip }, () => {
+  assert.ok(!noAdapter, noAdapter || '');
+  const r = tscaffe(['device_query']);
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.log, /Adapter 0: .*; backend \w+ .*maxStorageBufferBindingSize \d+/);
+  assert.match(r.log, /Train on one with -gpu N/);
+});
+
+test('-gpu 0 and solver_mode: GPU train on adapter 0, name it in the log, and match the CPU\'s losses', { skip }, () => {
+  const cpu = tscaffe(['train', '-solver', solverFile()]);
+  assert.equal(cpu.code, 0, cpu.log);
+  assert.match(cpu.log, /Use CPU\./);
+  const gpu = tscaffe(['train', '-solver', solverFile(), '-gpu', '0']);
+  assert.equal(gpu.code, 0, gpu.log);
+  assert.match(gpu.log, /Using GPUs 0\n/);
+  assert.match(gpu.log, /GPU 0: Adapter 0: /);
+  const mode = tscaffe(['train', '-solver', solverFile('solver_mode: GPU device_id: 0')]);
+  assert.equal(mode.code, 0, mode.log);
+  assert.match(mode.log, /GPU 0: Adapter 0: /);
+  assert.equal(lossLines(cpu.log).length, 4);
+  assert.deepEqual(lossLines(gpu.log), lossLines(cpu.log));
+  assert.deepEqual(lossLines(mode.log), lossLines(cpu.log));
+});
+
+test('a -gpu id without an adapter is an error naming the adapters there are', { skip }, () => {
+  const r = tscaffe(['train', '-solver', solverFile(), '-gpu', `0,${adapters.length}`]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.log, new RegExp(`-gpu: no WebGPU adapter '${adapters.length}' \\(found ${adapters.length}: 0\\.\\.${adapters.length - 1}`));
+});
+
+test('with no adapter at all, -gpu warns and trains on the CPU', () => {
+  // No Vulkan driver here and an EGL platform without a display: Dawn finds nothing.
+  const r = tscaffe(['train', '-solver', solverFile(), '-gpu', '0'], { EGL_PLATFORM: 'x11', DISPLAY: '', VK_ICD_FILENAMES: '/nonexistent.json' });
+  assert.equal(r.code, 0, r.log);
+  assert.match(r.log, /GPU requested \(-gpu 0\) but no WebGPU adapter was found .*: using the CPU\./);
+  assert.match(r.log, /Use CPU\./);
+  assert.equal(lossLines(r.log).length, 4);
+});
