@@ -12,6 +12,8 @@ export { Net, type NetOptions } from './net/net.js';
 export { Solver, type SolverOptions, type SolverAction } from './solver/solver.js';
 export { Layer, registerLayer, createLayer, layerTypes, TRAIN, TEST } from './layers/layer.js';
 export { backend, setBackend, createBackend, registerBackend, availableBackends, type Backend } from './backend/backend.js';
+export { WebGpuDevice } from './backend/webgpu/gpu_device.js';
+export { findGpuAdapters, formatAdapter, type GpuAdapterDescription } from './backend/webgpu/device.js';
 export { setRandomSeed } from './util/rng.js';
 export { setLogSink, setQuiet } from './util/log.js';
 export { openDb, DatumBatchReader, detectBackend } from './io/db.js';

@@ -3,7 +3,7 @@
 // Vite) holds no Node module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findGpuAdapters } from '../src/backend/webgpu/device.js';
+import { noAdapter, requireAdapter } from './webgpu_helpers.js';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,8 +50,6 @@ async function nodeProbabilities(): Promise<Float32Array[]> {
   return Array.from({ length: 64 }, (_, i) => prob.data.slice(i * 10, (i + 1) * 10));
 }
 
-const noAdapter = (await findGpuAdapters()).length === 0
-  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)' : false;
 
 // Computed before any test runs: layers use the active backend, which each model's loadModel/predict sets.
 const reference = await nodeProbabilities();
@@ -96,7 +94,7 @@ test('the browser engine on wasm kernels with unshared memory (no cross-origin i
   await check(m);
 });
 
-test('the browser engine on WebGPU gives the Node Net\'s probabilities', { skip: noAdapter && !process.env.CI ? noAdapter : false }, async () => {
+test('the browser engine on WebGPU gives the Node Net\'s probabilities', { skip: requireAdapter }, async () => {
   assert.ok(!noAdapter, noAdapter || '');
   const m = await loadModel({ deployPrototxt: deployText, weights: readFileSync(weightsFile), backend: 'webgpu', kernels });
   try {

@@ -5,8 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBackend, setBackend } from '../src/backend/backend.js';
-import { findGpuAdapters, requestGpuDevice } from '../src/backend/webgpu/device.js';
-import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
+import { adapterFoundTest, noAdapter, useTestDevice } from './webgpu_helpers.js';
 import { createLayer } from '../src/layers/layer.js';
 import { hasDevicePath } from '../src/net/device_pass.js';
 import { parseTextProto } from '../src/proto/textformat.js';
@@ -21,25 +20,11 @@ const DEVICE_TYPES = ['Accuracy', 'Convolution', 'Deconvolution', 'Flatten', 'In
 
 const ts = createBackend('ts');
 setBackend(ts);
-const adapters = await findGpuAdapters();
-const noAdapter = adapters.length === 0
-  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
-  : false;
-let gpu: WebGpuDevice;
+const t = useTestDevice();
+before(prepareCaseFiles);
+after(removeCaseFiles);
 
-before(async () => {
-  await prepareCaseFiles();
-  if (noAdapter) return;
-  gpu = new WebGpuDevice(await requestGpuDevice(adapters[0]!), adapters[0]!.description);
-});
-after(() => {
-  removeCaseFiles();
-  gpu?.destroy(); // else Dawn keeps the process alive
-});
-
-test('webgpu layers: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, () => {
-  assert.ok(!noAdapter, noAdapter || '');
-});
+adapterFoundTest('webgpu layers');
 
 test('webgpu layers: the listed types have device paths', () => {
   const missing = DEVICE_TYPES.filter((t) => {
@@ -54,6 +39,7 @@ for (const type of [...new Set(CASES.map(typeOf))]) {
   test(`webgpu layers: ${type} matches the ts reference`, { skip: noAdapter || false }, async () => {
     for (const c of CASES.filter((k) => typeOf(k) === type)) {
       const want = await runCase(c, ts);
+      const gpu = t.gpu;
       gpu.device.pushErrorScope('validation');
       const got = await runCase(c, ts, gpu);
       const invalid = await gpu.device.popErrorScope();

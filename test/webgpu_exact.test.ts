@@ -3,26 +3,17 @@
 // compiler (Mesa simplified (a + b) - a to b and zeroed them before df_o), and the corrected division and square root
 // must round to nearest as the host does. Expected values come from JavaScript's doubles: a sum or product of two f32
 // is exact in a double. Without an adapter the test skips (fails under CI), as the other WebGPU tests.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findGpuAdapters, requestGpuDevice } from '../src/backend/webgpu/device.js';
+import { noAdapter, requireAdapter, useTestDevice } from './webgpu_helpers.js';
 import { GpuKernels } from '../src/backend/webgpu/kernels.js';
 import { DF, DF_INIT } from '../src/backend/webgpu/wgsl/exact.js';
 import { ew } from '../src/backend/webgpu/wgsl/neuron.js';
 
-const adapters = await findGpuAdapters();
-const noAdapter = adapters.length === 0 ? 'no WebGPU adapter here' : false;
-let device: GPUDevice;
 let gpu: GpuKernels;
+useTestDevice((d) => { gpu = new GpuKernels(d.device); });
 
-before(async () => {
-  if (noAdapter) return;
-  device = await requestGpuDevice(adapters[0]!);
-  gpu = new GpuKernels(device);
-});
-after(() => device?.destroy());
-
-test('webgpu exact: two-sum, two-product, rounded division and square root', { skip: noAdapter && !process.env.CI ? noAdapter : false }, async () => {
+test('webgpu exact: two-sum, two-product, rounded division and square root', { skip: requireAdapter }, async () => {
   assert.ok(!noAdapter);
   const n = 4096;
   let seed = 99;

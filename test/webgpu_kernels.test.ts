@@ -2,32 +2,26 @@
 // The WebGPU kernels against the TypeScript reference backend, on odd sizes, on whatever adapter this machine has (a
 // software one without a GPU: Dawn's OpenGL backend on Mesa's llvmpipe). Without an adapter the tests skip, saying
 // why; under CI (CI=true) that is a failure instead, since .ci/run installs the packages that give one.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { convOutputSize, setBackend, type ConvGeometry, type MatrixLayout, type PoolGeometry } from '../src/backend/backend.js';
 import { createTsBackend } from '../src/backend/ts/index.js';
 import { Blob } from '../src/blob/blob.js';
-import { findGpuAdapters, formatAdapter, requestGpuDevice } from '../src/backend/webgpu/device.js';
+import { formatAdapter } from '../src/backend/webgpu/device.js';
+import { adapters, deviceTest, noAdapter, requireAdapter, seededRand, useTestDevice } from './webgpu_helpers.js';
 import { GpuKernels, type LossNormalization } from '../src/backend/webgpu/kernels.js';
 import { makeLayer } from './gradient_checker.js';
 
 const ref = createTsBackend();
 setBackend(ref); // the loss layers below are the reference for the loss kernels
-const adapters = await findGpuAdapters();
-const noAdapter = adapters.length === 0
-  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
-  : false;
 let device: GPUDevice;
-let gpu: GpuKernels;
-
-before(async () => {
-  if (noAdapter) return;
-  device = await requestGpuDevice(adapters[0]!);
+let gpu: GpuKernels; // the tiled GEMM; GEMM_VARIANTS below covers the direct one too
+useTestDevice((d) => {
+  device = d.device;
   gpu = new GpuKernels(device);
 });
-after(() => device?.destroy()); // else Dawn keeps the process alive
 
-test('webgpu: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, (t) => {
+test('webgpu: an adapter is found', { skip: requireAdapter }, (t) => {
   assert.ok(!noAdapter, noAdapter || '');
   const d = adapters[0]!.description;
   t.diagnostic(formatAdapter(d));
@@ -36,31 +30,12 @@ test('webgpu: an adapter is found', { skip: noAdapter && !process.env.CI ? noAda
   assert.equal(device.limits.maxComputeInvocationsPerWorkgroup, d.limits.maxComputeInvocationsPerWorkgroup);
 });
 
-/** A kernel test: skipped without an adapter; fails on any WebGPU validation or out-of-memory error. */
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  test(`webgpu: ${name}`, { skip: noAdapter || false }, async () => {
-    device.pushErrorScope('validation');
-    device.pushErrorScope('out-of-memory');
-    await fn();
-    const oom = await device.popErrorScope();
-    const invalid = await device.popErrorScope();
-    assert.equal(oom?.message, undefined);
-    assert.equal(invalid?.message, undefined);
-  });
-}
+const gpuTest = (name: string, fn: () => Promise<void>) => deviceTest(`webgpu: ${name}`, () => device, fn);
 
 /** Both GEMM kernels: tiled in workgroup memory (GPUs) and direct (what software adapters get). */
 const GEMM_VARIANTS: Array<[string, boolean]> = [['tiled', false], ['direct', true]];
 
-let seed = 12345;
-function rand(n: number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    a[i] = lo + ((seed >>> 8) / (1 << 24)) * (hi - lo);
-  }
-  return a;
-}
+const rand = seededRand(12345);
 
 function close(got: Float32Array, want: Float32Array, what: string, tol = 1e-5): void {
   assert.equal(got.length, want.length, `${what}: length`);

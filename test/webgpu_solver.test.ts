@@ -6,17 +6,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setBackend } from '../src/backend/backend.js';
 import { createTsBackend } from '../src/backend/ts/index.js';
-import { findGpuAdapters, requestGpuDevice } from '../src/backend/webgpu/device.js';
+import { requestGpuDevice } from '../src/backend/webgpu/device.js';
 import { GpuKernels, type SolverStepOptions } from '../src/backend/webgpu/kernels.js';
 import type { SolverRule } from '../src/backend/webgpu/wgsl/solver.js';
 import { createUpdateRule } from '../src/solver/updates.js';
+import { adapterFoundTest, adapters, deviceTest, noAdapter, seededRand } from './webgpu_helpers.js';
 
 const ref = createTsBackend();
 setBackend(ref); // the SGD rule runs through the backend
-const adapters = await findGpuAdapters();
-const noAdapter = adapters.length === 0
-  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
-  : false;
 let device: GPUDevice;
 let gpu: GpuKernels;
 let split: GpuKernels; // few workgroups per dimension: 1-D dispatches split over x and y
@@ -30,32 +27,9 @@ before(async () => {
 });
 after(() => device?.destroy()); // else Dawn keeps the process alive
 
-test('webgpu solver: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, () => {
-  assert.ok(!noAdapter, noAdapter || '');
-});
-
-/** A kernel test: skipped without an adapter; fails on any WebGPU validation or out-of-memory error. */
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  test(`webgpu solver: ${name}`, { skip: noAdapter || false }, async () => {
-    device.pushErrorScope('validation');
-    device.pushErrorScope('out-of-memory');
-    await fn();
-    const oom = await device.popErrorScope();
-    const invalid = await device.popErrorScope();
-    assert.equal(oom?.message, undefined);
-    assert.equal(invalid?.message, undefined);
-  });
-}
-
-let seed = 4242;
-function rand(n: number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    a[i] = lo + ((seed >>> 8) / (1 << 24)) * (hi - lo);
-  }
-  return a;
-}
+adapterFoundTest('webgpu solver');
+const gpuTest = (name: string, fn: () => Promise<void>) => deviceTest(`webgpu solver: ${name}`, () => device, fn);
+const rand = seededRand(4242);
 
 /**
  * Relative comparison. Values below a tenth of the array's largest are compared at that scale: they come out of

@@ -6,7 +6,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { findGpuAdapters } from '../src/backend/webgpu/device.js';
 import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
 import { Net } from '../src/net/net.js';
 import { Solver } from '../src/solver/solver.js';
@@ -16,11 +15,8 @@ import type { NetParameter, SolverParameter, SolverState } from '../src/proto/ty
 import { setQuiet } from '../src/util/log.js';
 import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 import { removeDir, scratchDir, vector } from './helpers.js';
+import { adapterFoundTest, noAdapter } from './webgpu_helpers.js';
 
-const adapters = await findGpuAdapters();
-const noAdapter = adapters.length === 0
-  ? 'no WebGPU adapter here (install Mesa: libegl1 libegl-mesa0 libgl1-mesa-dri libgles2, or use a GPU)'
-  : false;
 const opened: WebGpuDevice[] = [];
 async function openDevice(): Promise<WebGpuDevice> {
   const d = (await WebGpuDevice.open(0))!; // a fresh adapter each time: an adapter gives out one device
@@ -39,9 +35,7 @@ after(() => {
   removeDir(dir);
 });
 
-test('webgpu training: an adapter is found', { skip: noAdapter && !process.env.CI ? noAdapter : false }, () => {
-  assert.ok(!noAdapter, noAdapter || '');
-});
+adapterFoundTest('webgpu training');
 
 /** Caffe's standard LeNet (examples/mnist/lenet_train_test.prototxt) on this test's MNIST LMDBs. */
 function lenet(batch: number): string {

@@ -17,11 +17,15 @@ const GPU = 1;
 export async function openDevices(gpuFlag: string, threads: unknown, solver?: SolverParameter): Promise<WebGpuDevice[]> {
   if (Number(threads) > 0) process.env.TSCAFFE_THREADS = String(threads);
   let gpus = gpuFlag.trim();
-  if (!gpus && solver && has(solver, 'solver_mode') && solver.solver_mode === GPU) gpus = String(solver.device_id ?? 0);
+  const fromSolver = !gpus && !!solver && has(solver, 'solver_mode') && solver.solver_mode === GPU;
+  if (fromSolver) gpus = String(solver!.device_id ?? 0);
   const devices: WebGpuDevice[] = [];
   if (gpus) {
     const adapters = await findGpuAdapters();
-    if (adapters.length === 0) {
+    if (fromSolver && adapters.length && adapters.every((a) => isSoftwareAdapter(a.description))) {
+      // Caffe's own example solvers say GPU: on a machine whose only adapter is a CPU renderer, the CPU backend is faster.
+      logger('caffe.cpp:200').warn(`solver_mode: GPU, but the only WebGPU adapter is a software one (${adapters[0]!.description.name}): using the CPU (-gpu ${gpus} uses it anyway).`);
+    } else if (adapters.length === 0) {
       logger('caffe.cpp:200').warn(`GPU requested (-gpu ${gpus}) but no WebGPU adapter was found (see tscaffe device_query): using the CPU.`);
     } else {
       const ids = gpus === 'all' ? adapters.map((_, i) => i) : gpus.split(',').map((s) => {

@@ -11,6 +11,8 @@ import { logger } from '../util/log.js';
 import type { Command } from '../cli/command.js';
 import { UsageError } from '../cli/flags.js';
 import { installSignalHandlers } from '../cli/caffe_tools.js';
+import { closeDevices, openDevices } from '../cli/devices.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 
 export interface MnistExampleOptions {
   trainBatch?: number;
@@ -18,6 +20,8 @@ export interface MnistExampleOptions {
   maxIter?: number;
   testIter?: number;
   testInterval?: number;
+  /** Train on these WebGPU devices (see Solver's devices); none: the CPU. */
+  devices?: WebGpuDevice[];
 }
 
 /** The seed's LeNet, data layers pointing at `dataDir` (absolute). */
@@ -180,6 +184,7 @@ export async function runMnistExample(dir: string, o: MnistExampleOptions = {}):
   try {
     const solver = await Solver.create(sp, {
       requestedAction: signals.action,
+      devices: o.devices,
       onTest: (_it, scores) => {
         accuracy = scores.find((s) => s.name === 'accuracy')?.value;
         loss = scores.find((s) => s.name === 'loss')?.value;
@@ -199,13 +204,14 @@ export async function runMnistExample(dir: string, o: MnistExampleOptions = {}):
 
 export const exampleCommand: Command = {
   summary: "run a built-in example end to end: `example mnist [dir]` (the seed's LeNet on MNIST)",
-  usage: 'mnist [dir] [-iterations 2000] [-train_batch 1024] [-test_batch 512] [-test_iter 20] [-test_interval 500]',
+  usage: 'mnist [dir] [-iterations 2000] [-train_batch 1024] [-test_batch 512] [-test_iter 20] [-test_interval 500] [-gpu 0]',
   flags: {
     iterations: { type: 'int', default: 2000, help: 'training iterations (max_iter); the seed trains 2000' },
     train_batch: { type: 'int', default: 1024, help: 'training batch size (the seed: 1024)' },
     test_batch: { type: 'int', default: 512, help: 'test batch size (the seed: 512)' },
     test_iter: { type: 'int', default: 20, help: 'test batches per test pass' },
     test_interval: { type: 'int', default: 0, help: 'test every N iterations (default: 500, or the iteration count when smaller, so the run ends with a test)' },
+    gpu: { type: 'string', default: '', help: "train on WebGPU adapter N ('0', '0,1' or 'all'), as the seed's GPU resource pool does" },
   },
   async run({ flags, positional }) {
     const [name, dir = 'mnist_example'] = positional;
@@ -213,10 +219,17 @@ export const exampleCommand: Command = {
     for (const k of ['iterations', 'train_batch', 'test_batch', 'test_iter']) {
       if (!(Number(flags[k]) > 0)) throw new UsageError(`-${k} must be > 0`);
     }
-    const r = await runMnistExample(dir, {
-      maxIter: Number(flags.iterations), trainBatch: Number(flags.train_batch), testBatch: Number(flags.test_batch),
-      testIter: Number(flags.test_iter), testInterval: Number(flags.test_interval) > 0 ? Number(flags.test_interval) : undefined,
-    });
+    const devices = await openDevices(String(flags.gpu ?? ''), 0);
+    let r: MnistExampleResult;
+    try {
+      r = await runMnistExample(dir, {
+        maxIter: Number(flags.iterations), trainBatch: Number(flags.train_batch), testBatch: Number(flags.test_batch),
+        testIter: Number(flags.test_iter), testInterval: Number(flags.test_interval) > 0 ? Number(flags.test_interval) : undefined,
+        devices,
+      });
+    } finally {
+      closeDevices(devices);
+    }
     const acc = r.accuracy === undefined ? 'n/a' : `${(r.accuracy * 100).toFixed(2)}%`;
     process.stdout.write(`Test accuracy: ${acc}${r.loss !== undefined ? ` (loss ${r.loss.toFixed(4)})` : ''}\n`);
     process.stdout.write(`Model: ${r.model ?? '(no snapshot written)'}\n`);

@@ -3,7 +3,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer, sign } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class AbsValLayer extends NeuronLayer {
   override layerSetUp(bottom: Blob[], top: Blob[]): void {
@@ -22,14 +22,12 @@ export class AbsValLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).absForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], []);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).absForward, bottom[0]!, top[0]!);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).absBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], []);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).absBackward, bottom[0]!, top[0]!, bottom[0]!);
   }
 }
 

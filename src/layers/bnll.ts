@@ -4,7 +4,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 const BNLL_THRESHOLD = 50;
 
@@ -27,14 +27,12 @@ export class BNLLLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).bnllForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], []);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).bnllForward, bottom[0]!, top[0]!);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).bnllBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], []);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).bnllBackward, bottom[0]!, top[0]!, bottom[0]!);
   }
 }
 

@@ -5,7 +5,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class ClipLayer extends NeuronLayer {
   private min = 0;
@@ -30,14 +30,12 @@ export class ClipLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).clipForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.min, this.max]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).clipForward, bottom[0]!, top[0]!, [this.min, this.max]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).clipBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.min, this.max]);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).clipBackward, bottom[0]!, top[0]!, bottom[0]!, [this.min, this.max]);
   }
 }
 

@@ -1,6 +1,8 @@
 // Helpers of the layers' device paths (Layer.forwardGpu/backwardGpu): the routing kernels (wgsl/routing.ts) over
 // device buffers, with their operand extents worked out once here.
 import type { Operand } from '../backend/webgpu/kernels.js';
+import type { KernelDef } from '../backend/webgpu/wgsl/shader.js';
+import type { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { neuronKernels } from '../backend/webgpu/wgsl/neuron.js';
 import { normKernels } from '../backend/webgpu/wgsl/norm.js';
@@ -43,3 +45,15 @@ export function channelSumOnDevice(gpu: WebGpuDevice, g: { num: number; channels
 }
 
 export const normOf = (gpu: WebGpuDevice) => normKernels(gpu.kernels.wg);
+
+/** A neuron layer's device forward: kernel k (operands x, y; fields after n: `values`) over the bottom into the top. */
+export function neuronForwardOnDevice(gpu: WebGpuDevice, k: KernelDef, bottom: Blob, top: Blob, values: number[] = []): void {
+  const n = bottom.count();
+  gpu.kernels.run1d(k, n, [bottom.deviceData(gpu), top.deviceData(gpu, true)], [n, n], values);
+}
+
+/** A neuron layer's device backward: kernel k (operands input, dy, dx), where input is the bottom's or the top's data. */
+export function neuronBackwardOnDevice(gpu: WebGpuDevice, k: KernelDef, input: Blob, top: Blob, bottom: Blob, values: number[] = []): void {
+  const n = bottom.count();
+  gpu.kernels.run1d(k, n, [input.deviceData(gpu), top.deviceDiff(gpu), bottom.deviceDiff(gpu, true)], [n, n, n], values);
+}

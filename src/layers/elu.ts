@@ -6,7 +6,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class ELULayer extends NeuronLayer {
   private alpha = 1;
@@ -30,8 +30,7 @@ export class ELULayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).eluForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.alpha]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).eluForward, bottom[0]!, top[0]!, [this.alpha]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {

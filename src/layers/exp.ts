@@ -5,7 +5,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class ExpLayer extends NeuronLayer {
   private innerScale = 1;
@@ -34,14 +34,12 @@ export class ExpLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).expForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.innerScale, this.outerScale]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).expForward, bottom[0]!, top[0]!, [this.innerScale, this.outerScale]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).expBackward, n, [top[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.innerScale]);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).expBackward, top[0]!, top[0]!, bottom[0]!, [this.innerScale]);
   }
 }
 

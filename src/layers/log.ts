@@ -6,7 +6,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { check, NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class LogLayer extends NeuronLayer {
   private baseScale = 1;
@@ -38,14 +38,12 @@ export class LogLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).logForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.scale, this.shift, this.baseScale]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).logForward, bottom[0]!, top[0]!, [this.scale, this.shift, this.baseScale]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).logBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.scale, this.shift, this.scale * this.baseScale]);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).logBackward, bottom[0]!, top[0]!, bottom[0]!, [this.scale, this.shift, this.scale * this.baseScale]);
   }
 }
 

@@ -6,7 +6,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class PowerLayer extends NeuronLayer {
   private power = 1;
@@ -53,14 +53,12 @@ export class PowerLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).powerForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.power, this.scale, this.shift, this.diffScale, this.power === 0 ? 1 : Math.pow(this.shift, this.power)]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).powerForward, bottom[0]!, top[0]!, [this.power, this.scale, this.shift, this.diffScale, this.power === 0 ? 1 : Math.pow(this.shift, this.power)]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).powerBackward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], [this.power, this.scale, this.shift, this.diffScale]);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).powerBackward, bottom[0]!, top[0]!, bottom[0]!, [this.power, this.scale, this.shift, this.diffScale]);
   }
 }
 

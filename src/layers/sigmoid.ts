@@ -3,7 +3,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronBackwardOnDevice, neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class SigmoidLayer extends NeuronLayer {
   forward(bottom: Blob[], top: Blob[]): void {
@@ -18,14 +18,12 @@ export class SigmoidLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).sigmoidForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], []);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).sigmoidForward, bottom[0]!, top[0]!);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).sigmoidBackward, n, [top[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, n], []);
+    neuronBackwardOnDevice(gpu, neuronOf(gpu).sigmoidBackward, top[0]!, top[0]!, bottom[0]!);
   }
 }
 

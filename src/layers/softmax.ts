@@ -4,7 +4,6 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { layerOps } from '../backend/webgpu/wgsl/layer_ops.js';
 import { Layer, registerLayer } from './layer.js';
 
 export class SoftmaxLayer extends Layer {
@@ -52,10 +51,9 @@ export class SoftmaxLayer extends Layer {
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (!propagateDown[0]) return;
-    const t = top[0]!, n = t.count();
-    const y = t.deviceData(gpu), dy = t.deviceDiff(gpu), dx = bottom[0]!.deviceDiff(gpu, true);
-    gpu.kernels.run1d(layerOps(gpu.kernels.wg).softmaxBackward, this.outer * this.inner, [y, dy, dx], [n, n, n],
-      [bottom[0]!.shape[this.axis]!, this.inner]);
+    const t = top[0]!;
+    gpu.kernels.softmaxBackward(t.deviceData(gpu), t.deviceDiff(gpu), this.outer, bottom[0]!.shape[this.axis]!, this.inner,
+      bottom[0]!.deviceDiff(gpu, true));
   }
 }
 

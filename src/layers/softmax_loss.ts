@@ -5,7 +5,7 @@ import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import type { LabelOptions, LossNormalization } from '../backend/webgpu/kernels.js';
-import { layerOps } from '../backend/webgpu/wgsl/layer_ops.js';
+import { copyOnDevice } from './device_util.js';
 import { registerLayer } from './layer.js';
 import { BATCH_SIZE, FULL, LossLayer, NONE, VALID, normalizer } from './loss_util.js';
 
@@ -90,8 +90,7 @@ export class SoftmaxWithLossLayer extends LossLayer {
     const prob = this.prob.deviceData(gpu, true);
     gpu.kernels.softmaxLossForward(x, label, this.labelOptions(bottom), this.normalization(), prob, top[0]!.deviceData(gpu, true));
     if (top.length === 2) {
-      const n = this.prob.count();
-      gpu.kernels.run1d(layerOps(gpu.kernels.wg).copy, n, [prob, top[1]!.deviceData(gpu, true)], [n, n], []);
+      copyOnDevice(gpu, this.prob.count(), prob, top[1]!.deviceData(gpu, true));
     }
   }
 

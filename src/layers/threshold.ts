@@ -5,7 +5,7 @@ import type { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { layerError, NeuronLayer } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { neuronOf } from './device_util.js';
+import { neuronForwardOnDevice, neuronOf } from './device_util.js';
 
 export class ThresholdLayer extends NeuronLayer {
   private threshold = 0;
@@ -25,8 +25,7 @@ export class ThresholdLayer extends NeuronLayer {
   }
 
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
-    const n = bottom[0]!.count();
-    gpu.kernels.run1d(neuronOf(gpu).thresholdForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)], [n, n], [this.threshold]);
+    neuronForwardOnDevice(gpu, neuronOf(gpu).thresholdForward, bottom[0]!, top[0]!, [this.threshold]);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[]): void {

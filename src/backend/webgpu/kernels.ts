@@ -390,6 +390,12 @@ export class GpuKernels {
     if (channels > 0) this.run1d(this.soft.softmax, outer * inner, [x, y], [total, total], [channels, inner]);
   }
 
+  /** Softmax's gradient over the channel axis: dx = y * (dy - sum_c dy * y) (dx may be dy). */
+  softmaxBackward(y: Operand, dy: Operand, outer: number, channels: number, inner: number, dx: Operand): void {
+    const total = outer * channels * inner;
+    if (channels > 0) this.run1d(this.soft.softmaxBackward, outer * inner, [y, dy, dx], [total, total, total], [channels, inner]);
+  }
+
   /** y += alpha * x over n floats. */
   axpy(n: number, alpha: number, x: Operand, y: Operand): void {
     this.run1d(this.ew.axpy, n, [x, y], [n, n], [alpha]);
