@@ -2,6 +2,7 @@
 // folder (its /home/work paths unmodified), create the training job with data_path_suffix=codes, wait for it; then
 // stop a long job. The service runs in this process on a random port with a temp data folder; jobs run in children.
 import assert from 'node:assert/strict';
+import { findGpuAdapters, isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -119,12 +120,17 @@ describe('the seed through the service', { timeout: 240_000 }, () => {
     assert.match(await c.log(created.id), /Snapshotting to binary proto file/);
     // Stopping again is a conflict; the job can be re-run as a new version with changed parameters.
     await assert.rejects(c.stopJob(created.id), /409/);
-    const v2 = await c.rerunJob(created.id, { params: { max_iter: 20, snapshot: 20 } });
+    // v2 on the gpu pool: a machine without a GPU (a software adapter at most, as here) trains it on the CPU, saying so.
+    const v2 = await c.rerunJob(created.id, { params: { max_iter: 20, snapshot: 20 }, pool: 'gpu', gpus: 1 });
     assert.equal(v2.version, 2);
     assert.equal(v2.spec.params.max_iter, '20');
     assert.equal(v2.spec.params.data_path_suffix, 'codes');
     const done = await waitUntil(c, created.id, (x) => ['succeeded', 'failed', 'stopped'].includes(x.current.status), 120_000);
     assert.equal(done.current.status, 'succeeded', done.current.reason);
+    const log2 = await c.log(created.id, 2);
+    const adapters = await findGpuAdapters();
+    if (adapters.some((a) => !isSoftwareAdapter(a.description))) assert.match(log2, /Starting: .* train -solver .* -gpu 0[\s\S]*GPU 0: Adapter 0/);
+    else assert.match(log2, /Pool gpu, but this machine has no GPU \(.*\): training on the CPU[\s\S]*Use CPU\./);
     const versions = await c.call<{ versions: { version: number; status: string }[] }>('GET', `/api/jobs/${created.id}/versions`);
     assert.deepEqual(versions.versions.map((v) => [v.version, v.status]), [[1, 'stopped'], [2, 'succeeded']]);
     await c.deleteJob(created.id);

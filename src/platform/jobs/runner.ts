@@ -19,6 +19,7 @@ import type { ObjectStore } from '../storage/store.js';
 import { folderPrefix, parseStorageUrl } from '../storage/url.js';
 import type { JobSpec, JobStatus } from './model.js';
 import { codeFolderName, mapPrototxtFiles, prepareSolver } from './workspace.js';
+import { findGpuAdapters, isSoftwareAdapter } from '../../backend/webgpu/device.js';
 
 export const RUNNER_MAIN = fileURLToPath(import.meta.url);
 /** The `tscaffe` command (bin/tscaffe.js at the package root; this file runs from dist/src/platform/jobs). */
@@ -181,7 +182,7 @@ class Runner {
       if (overrides.other.length) this.note(`Run parameters passed as environment variables: ${overrides.other.join(', ')}`);
       // `tscaffe train` itself: its SIGINT handling (stop with a final snapshot) is how a job stops.
       const args = [TSCAFFE_BIN, 'train', '-solver', eff];
-      if (spec.pool === 'gpu') args.push('-gpu', Array.from({ length: spec.gpus }, (_, i) => i).join(','));
+      if (spec.pool === 'gpu' && (await this.hasGpu())) args.push('-gpu', Array.from({ length: spec.gpus }, (_, i) => i).join(','));
       return { cmd: process.execPath, args };
     }
     this.snapshotDir = path.join(workDir, 'output');
@@ -194,6 +195,17 @@ class Runner {
     }
     void codeDir;
     return { cmd: process.execPath, args: [boot, ...kv] };
+  }
+
+  /**
+   * Whether this machine has a GPU for a gpu-pool job. Its only WebGPU adapter being a CPU renderer (Mesa's llvmpipe)
+   * counts as none: the job then trains on the CPU backend, which is faster, and its log says so.
+   */
+  private async hasGpu(): Promise<boolean> {
+    const adapters = await findGpuAdapters();
+    if (adapters.some((a) => !isSoftwareAdapter(a.description))) return true;
+    this.note(`Pool gpu, but this machine has no GPU (${adapters.length ? `only the software adapter ${adapters[0]!.description.name}` : 'no WebGPU adapter'}): training on the CPU`);
+    return false;
   }
 
   private train(cmd: string, args: string[], cwd: string): Promise<{ exitCode?: number; how: string }> {
