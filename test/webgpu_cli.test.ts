@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
+import { deviceLostMessage } from '../src/cli/devices.js';
 import { adapters, noAdapter, requireAdapter as skip } from './webgpu_helpers.js';
 import { removeDir, repoRoot, scratchDir } from './helpers.js';
 
@@ -77,4 +78,13 @@ test('with no adapter at all, -gpu warns and trains on the CPU', () => {
   assert.match(r.log, /GPU requested \(-gpu 0\) but no WebGPU adapter was found .*: using the CPU\./);
   assert.match(r.log, /Use CPU\./);
   assert.equal(lossLines(r.log).length, 4);
+});
+
+test('a device lost under training: the message names it, why, and the command that resumes from the last snapshot', () => {
+  const ok = { name: 'WebGPU adapter 0 (A)', lostReason: undefined };
+  const lost = { name: 'WebGPU adapter 1 (B)', lostReason: 'driver reset' };
+  assert.equal(deviceLostMessage([ok], 's.prototxt', 'x_iter_5.solverstate'), undefined);
+  assert.equal(deviceLostMessage([ok, lost], 's.prototxt', 'x_iter_5.solverstate'),
+    'WebGPU adapter 1 (B) was lost during training (driver reset): training stopped. The last snapshot is intact: resume with: tscaffe train -solver s.prototxt -snapshot x_iter_5.solverstate');
+  assert.match(deviceLostMessage([lost], 's.prototxt', undefined)!, /No snapshot was written in this run \(set snapshot: N/);
 });

@@ -9,7 +9,7 @@ import { backend } from '../backend/backend.js';
 
 import '../backend/all.js';
 import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
-import { closeDevices, openDevices } from './devices.js';
+import { closeDevices, deviceLostMessage, openDevices } from './devices.js';
 import { backwardLayerOnDevice, forwardLayerOnDevice, syncBlobsToHost } from '../net/device_pass.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
@@ -79,12 +79,9 @@ export const trainCommand: Command = {
         await solver.solve(flags.snapshot ? String(flags.snapshot) : undefined);
         logger('caffe.cpp:250').info('Optimization Done.');
       } catch (e) {
-        const lost = devices.find((d) => d.lostReason !== undefined);
+        const lost = deviceLostMessage(devices, solverFile, solver.lastSnapshot?.state ?? (flags.snapshot ? String(flags.snapshot) : undefined));
         if (!lost) throw e;
-        const last = solver.lastSnapshot;
-        logger('caffe.cpp:252').error(`${lost.name} was lost during training (${lost.lostReason}): training stopped. ` +
-          (last ? `The last snapshot is intact: resume with: tscaffe train -solver ${solverFile} -snapshot ${last.state}`
-            : 'No snapshot was written in this run (set snapshot: N in the solver to be able to resume).'));
+        logger('caffe.cpp:252').error(lost);
         return 1;
       } finally {
         await solver.close();

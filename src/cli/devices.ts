@@ -58,3 +58,16 @@ export async function openDevices(gpuFlag: string, threads: unknown, solver?: So
 export function closeDevices(devices: WebGpuDevice[]): void {
   for (const d of devices) d.destroy();
 }
+
+/**
+ * What training says when a device was lost under it (undefined: none was): the device, why, and the command that
+ * resumes from the last snapshot (`lastState`: the newest .solverstate written, or the one the run resumed from).
+ */
+export function deviceLostMessage(devices: readonly Pick<WebGpuDevice, 'name' | 'lostReason'>[], solverFile: string,
+  lastState: string | undefined): string | undefined {
+  const lost = devices.find((d) => d.lostReason !== undefined);
+  if (!lost) return undefined;
+  return `${lost.name} was lost during training (${lost.lostReason}): training stopped. ` +
+    (lastState ? `The last snapshot is intact: resume with: tscaffe train -solver ${solverFile} -snapshot ${lastState}`
+      : 'No snapshot was written in this run (set snapshot: N in the solver to be able to resume).');
+}

@@ -99,14 +99,17 @@ export class GpuKernels {
   /** maxComputeWorkgroupsPerDimension, or less where the caller asks (tests use that to exercise split dispatches). */
   readonly maxGroups: number;
 
+  /** The device limits record() checks on every dispatch (read once: each read of device.limits crosses into Dawn). */
+  private readonly limits: { offsetAlign: number; binding: number; buffer: number };
   /** GEMMs without workgroup memory (wgsl/gemm.ts): for CPU renderers. */
   private readonly directGemm: boolean;
 
   constructor(device: GPUDevice, opts: { maxWorkgroupsPerDimension?: number; software?: boolean } = {}) {
     this.device = device;
     this.directGemm = opts.software ?? false;
-    this.splitSum = gemmSplitSumKernel(Math.min(256, device.limits.maxComputeInvocationsPerWorkgroup, device.limits.maxComputeWorkgroupSizeX));
     const l = device.limits;
+    this.limits = { offsetAlign: l.minStorageBufferOffsetAlignment, binding: l.maxStorageBufferBindingSize, buffer: l.maxBufferSize };
+    this.splitSum = gemmSplitSumKernel(Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX));
     this.maxGroups = Math.min(l.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDimension ?? Infinity);
     this.wg = Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
     this.gemmSide = l.maxComputeInvocationsPerWorkgroup >= 256 && l.maxComputeWorkgroupSizeY >= 16 ? 16 : 8;
@@ -131,8 +134,8 @@ export class GpuKernels {
   /** A zeroed STORAGE buffer of n floats. */
   createBuffer(n: number): GPUBuffer {
     const size = Math.max(4, n * 4); // WebGPU buffers are never empty
-    if (size > this.device.limits.maxBufferSize) {
-      throw new RangeError(`a buffer of ${n} floats (${size} bytes) exceeds the adapter's maxBufferSize (${this.device.limits.maxBufferSize})`);
+    if (size > this.limits.buffer) {
+      throw new RangeError(`a buffer of ${n} floats (${size} bytes) exceeds the adapter's maxBufferSize (${this.limits.buffer})`);
     }
     return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   }
@@ -211,13 +214,12 @@ export class GpuKernels {
       }
       aliases.push(b);
     });
-    const lim = this.device.limits;
-    const align = lim.minStorageBufferOffsetAlignment / 4;
+    const align = this.limits.offsetAlign / 4;
     const entries: GPUBindGroupEntry[] = bindings.map((b, j) => {
       b.start = Math.floor(b.start / align) * align;
       const size = Math.max(b.end - b.start, 1) * 4;
-      if (size > lim.maxStorageBufferBindingSize) {
-        throw new RangeError(`${k.name}: operand range of ${size} bytes exceeds the adapter's maxStorageBufferBindingSize (${lim.maxStorageBufferBindingSize})`);
+      if (size > this.limits.binding) {
+        throw new RangeError(`${k.name}: operand range of ${size} bytes exceeds the adapter's maxStorageBufferBindingSize (${this.limits.binding})`);
       }
       return { binding: j + 1, resource: { buffer: b.buffer, offset: b.start * 4, size } };
     });
