@@ -309,8 +309,16 @@ export class Net {
 
   /** Forward through layers [start, end]; returns the total weighted loss. */
   async forwardRange(start = 0, end = this.layers.length - 1): Promise<number> {
-    const gpu = this.gpu;
-    if (!gpu) return this.forwardFromTo(start, end);
+    if (!this.gpu) return this.forwardFromTo(start, end);
+    return (await this.recordForward(start, end))();
+  }
+
+  /**
+   * The device forward pass, recorded; returns how to read its loss, so that a caller may record more work (the
+   * backward pass) before the host waits for the device.
+   */
+  private async recordForward(start: number, end: number): Promise<() => Promise<number>> {
+    const gpu = this.gpu!;
     let hostLoss = 0, onDevice = false;
     for (let i = start; i <= end; i++) {
       const r = await forwardLayerOnDevice(this.layers[i]!, this.bottomVecs[i]!, this.topVecs[i]!, gpu, this.lossBuffer!, onDevice);
@@ -321,7 +329,8 @@ export class Net {
         forwardDebugInfo(this, i);
       }
     }
-    return hostLoss + (onDevice ? (await gpu.download(this.lossBuffer!, 1))[0]! : 0);
+    const loss = this.lossBuffer!;
+    return async () => hostLoss + (onDevice ? (await gpu.download(loss, 1))[0]! : 0);
   }
 
   /** Forward through layers [start, end] on the host; returns the total weighted loss. */
@@ -364,6 +373,13 @@ export class Net {
   }
 
   async forwardBackward(): Promise<number> {
+    if (this.gpu) {
+      // Forward and backward recorded before the one wait for the loss: the device runs both without a pause.
+      await this.prefetch();
+      const loss = await this.recordForward(0, this.layers.length - 1);
+      await this.backward();
+      return loss();
+    }
     const loss = await this.forward();
     await this.backward();
     return loss;

@@ -70,7 +70,9 @@ function describe(adapter: GPUAdapter, index: number, backend: string, featureLe
   const info = adapter.info;
   const limits = {} as Record<KeyLimit, number>;
   for (const k of KEY_LIMITS) limits[k] = adapter.limits[k];
-  const name = [info.description, info.device].filter((s) => s).join(' / ') || 'unnamed adapter';
+  // Browsers often leave description and device empty (privacy): vendor and architecture then name it.
+  const name = [info.description, info.device].filter((s) => s).join(' / ')
+    || [info.vendor, info.architecture].filter((s) => s).join(' ') || 'unnamed adapter';
   return {
     index,
     name,
