@@ -84,7 +84,21 @@ gpuTest('LeNet with the same random_seed: identical initial weights; logged trai
   assert.ok(gpu.losses[iters - 1]! < 0.3 * gpu.losses[0]!, 'the loss did not fall');
 });
 
-const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+gpuTest('a training iteration stays on the device: one read back (the loss), uploads only of the new batch', async () => {
+  const gpu = await openDevice();
+  const reads: number[] = [], writes: number[] = [];
+  let iter = 0;
+  const download = gpu.download.bind(gpu), upload = gpu.upload.bind(gpu);
+  gpu.download = (src, n) => { reads[iter] = (reads[iter] ?? 0) + 1; return download(src, n); };
+  gpu.upload = (host, dst) => { writes[iter] = (writes[iter] ?? 0) + 1; upload(host, dst); };
+  const s = await Solver.create(solverParam(lenet(8), 'max_iter: 6'), { devices: [gpu], onIteration: (i) => { iter = i; } });
+  await s.solve();
+  await s.close();
+  // Iteration 0 uploads the weights and history too; each later one only the Data layer's data and labels.
+  assert.deepEqual(reads, [1, 1, 1, 1, 1, 1]);
+  assert.ok(writes[0]! > 2);
+  assert.deepEqual(writes.slice(1), [2, 2, 2, 2, 2]);
+});
 
 gpuTest('data-parallel on two devices (batch 32 each) equals one device on batch 64, and the replicas stay identical', async () => {
   const iters = 12;
