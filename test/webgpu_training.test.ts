@@ -12,7 +12,7 @@ import { Solver } from '../src/solver/solver.js';
 import { parseTextProto } from '../src/proto/textformat.js';
 import { readProtoBinary } from '../src/proto/io.js';
 import type { NetParameter, SolverParameter, SolverState } from '../src/proto/types.generated.js';
-import { setQuiet } from '../src/util/log.js';
+import { setLogSink, setQuiet } from '../src/util/log.js';
 import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 import { removeDir, scratchDir, vector } from './helpers.js';
 import { adapterFoundTest, noAdapter } from './webgpu_helpers.js';
@@ -82,6 +82,45 @@ gpuTest('LeNet with the same random_seed: identical initial weights; logged trai
     assert.ok(Math.abs(l - want) <= tol * want, `iteration ${i}: loss ${l} on the device, ${want} on the CPU`);
   });
   assert.ok(gpu.losses[iters - 1]! < 0.3 * gpu.losses[0]!, 'the loss did not fall');
+});
+
+gpuTest('solver options on the device match the CPU: iter_size, clip_gradients (logged), L1, Nesterov, AdaDelta', async () => {
+  // SGD carries the plumbing checks (iter_size, clipping, L1), which scale its steps; AdaDelta has two history sets, as
+  // Adam has. (Adam's own steps, near lr * sign(g) wherever a gradient is tiny, turn float noise into whole steps: its
+  // arithmetic is checked exactly in webgpu_solver.test.ts.)
+  for (const [extra, tol, clips] of [
+    ['type: "SGD" clip_gradients: 0.5 iter_size: 2 regularization_type: "L1"', 1e-5, true],
+    ['type: "Nesterov" clip_gradients: 100', 1e-5, false],
+    ['type: "AdaDelta" delta: 1e-6', 1e-5, false],
+  ] as const) {
+    const run = async (devices: WebGpuDevice[]) => {
+      const logs: string[] = [];
+      const prev = setLogSink({ write: (line) => void logs.push(line) });
+      setQuiet(false);
+      try {
+        const s = await Solver.create(solverParam(lenet(8), `max_iter: 5 ${extra}`), { devices });
+        await s.solve();
+        const w = await weightsOf(s);
+        await s.close();
+        return { w, clipped: logs.filter((l) => l.includes('Gradient clipping')).length };
+      } finally {
+        setLogSink(prev);
+        setQuiet(true);
+      }
+    };
+    const cpu = await run([]);
+    const gpu = await run([await openDevice()]);
+    assert.equal(gpu.clipped, cpu.clipped, `${extra}: clipping logged ${gpu.clipped} times on the device, ${cpu.clipped} on the CPU`);
+    assert.equal(cpu.clipped > 0, clips, `${extra}: clipping logged ${cpu.clipped} times`);
+    gpu.w.forEach((w, i) => {
+      const want = cpu.w[i]!;
+      let scale = 0;
+      for (const v of want) scale = Math.max(scale, Math.abs(v));
+      for (let k = 0; k < w.length; k++) {
+        if (!(Math.abs(w[k]! - want[k]!) <= tol * scale)) assert.fail(`${extra}: param ${i}[${k}]: ${w[k]} on the device, ${want[k]} on the CPU`);
+      }
+    });
+  }
 });
 
 gpuTest('a training iteration stays on the device: one read back (the loss), uploads only of the new batch', async () => {

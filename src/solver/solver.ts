@@ -84,6 +84,8 @@ export class Solver {
     const p = this.param;
     logger('solver.cpp:45').info(`Initializing solver from parameters: \n${printTextProto(p, 'SolverParameter')}`);
     if ((p.average_loss ?? 1) < 1) throw new Error('solver: average_loss should be non-negative (>= 1)');
+    const reg = p.regularization_type ?? 'L2';
+    if (reg !== 'L2' && reg !== 'L1') throw new Error(`solver: unknown regularization_type '${reg}' (L1 or L2)`);
     if (has(p, 'random_seed') && (p.random_seed ?? -1) >= 0) setRandomSeed(p.random_seed!);
     await this.initTrainNet();
     await this.initTestNets();
@@ -310,18 +312,17 @@ export class Solver {
     if (this.net.gpu) {
       // Every replica holds the same averaged gradients: each applies the same update to its copy of the weights.
       for (const { net, history } of [{ net: this.net, history: this.history }, ...this.replicas]) {
-        await this.clipGradientsOnDevice(net, net === this.net);
+        await this.clipGradients(net);
         applyUpdateOnDevice(net, history, p, this.rule.type, rate, this.iter);
       }
       return;
     }
-    this.clipGradients();
+    await this.clipGradients(this.net);
     const params = this.net.learnableParams;
     const iterSize = p.iter_size ?? 1;
     const be = backend();
     const wd = p.weight_decay ?? 0;
     const reg = p.regularization_type ?? 'L2';
-    if (reg !== 'L2' && reg !== 'L1') throw new Error(`solver: unknown regularization_type '${reg}' (L1 or L2)`);
     const n = params.length;
     if (this.rule.type === 'SGD' && reg === 'L2' && this.rule.historySets === 1) {
       // Plain SGD with L2 decay: decay, momentum and Blob::Update in one pass over each parameter.
@@ -349,28 +350,18 @@ export class Solver {
     for (const blob of params) be.applyUpdate(blob.data, blob.diff);
   }
 
-  private clipGradients(): void {
+  /** Caffe's ClipGradients: scale all gradients down when their L2 norm exceeds clip_gradients (logged for the root net). */
+  private async clipGradients(net: Net): Promise<void> {
     const clip = this.param.clip_gradients ?? -1;
     if (clip < 0) return;
-    let sumsq = 0;
-    for (const b of this.net.learnableParams) sumsq += b.sumsqDiff();
-    const l2 = Math.sqrt(sumsq);
-    if (l2 > clip) {
-      const scale = clip / l2;
+    const l2 = net.gpu ? await gradientNormOnDevice(net) : Math.sqrt(net.learnableParams.reduce((s, b) => s + b.sumsqDiff(), 0));
+    if (l2 <= clip) return;
+    const scale = clip / l2;
+    if (net === this.net) {
       logger('sgd_solver.cpp:92').info(`Gradient clipping: scaling down gradients (L2 norm ${fmtG(l2)} > ${fmtG(clip)}) by scale factor ${fmtG(scale)}`);
-      for (const b of this.net.learnableParams) backend().scal(scale, b.diff);
     }
-  }
-
-  private async clipGradientsOnDevice(net: Net, log: boolean): Promise<void> {
-    const clip = this.param.clip_gradients ?? -1;
-    if (clip < 0) return;
-    const l2 = await gradientNormOnDevice(net);
-    if (l2 > clip) {
-      const scale = clip / l2;
-      if (log) logger('sgd_solver.cpp:92').info(`Gradient clipping: scaling down gradients (L2 norm ${fmtG(l2)} > ${fmtG(clip)}) by scale factor ${fmtG(scale)}`);
-      scaleGradientsOnDevice(net, scale);
-    }
+    if (net.gpu) scaleGradientsOnDevice(net, scale);
+    else for (const b of net.learnableParams) backend().scal(scale, b.diff);
   }
 
   async testAll(): Promise<void> {
