@@ -121,7 +121,7 @@ test('the inference Classifier loads .caffemodel.h5 weights: the same probabilit
   const probs = async (weights: string) => {
     const c = await Classifier.load({ model: 'lenet_train_test.prototxt', weights });
     try {
-      return c.runBatch([input])[0]!;
+      return (await c.runBatch([input]))[0]!;
     } finally {
       await c.close();
     }

@@ -129,12 +129,12 @@ describe('the classifier against the train_test net (Caffe iteration-100 LeNet)'
   });
 
   test('the derived deploy net gives the probabilities of the train_test net; 60/64 right as Caffe scored it', async () => {
-    const out = c.runBatch(Array.from({ length: DIGITS }, (_, i) => digitTensor(i)));
+    const out = await c.runBatch(Array.from({ length: DIGITS }, (_, i) => digitTensor(i)));
     for (let i = 0; i < DIGITS; i++) assert.ok(maxAbsDiff(out[i]!, ref[i]!) < 1e-5, `digit ${i}: ${maxAbsDiff(out[i]!, ref[i]!)}`);
     // Caffe: `caffe test -model lenet_test64.prototxt -weights lenet_iter_100.caffemodel` -> accuracy = 0.9375.
     assert.equal(out.filter((p, i) => argmax(p) === labels[i]).length, 60);
     // Batch 1 (another batch size: the input reshaped) gives the same.
-    const [one] = c.runBatch([digitTensor(5)]);
+    const [one] = await c.runBatch([digitTensor(5)]);
     assert.ok(maxAbsDiff(one!, ref[5]!) < 1e-5);
   });
 
@@ -183,7 +183,8 @@ describe('the classifier against the train_test net (Caffe iteration-100 LeNet)'
   test('concurrent requests share forward passes (up to maxBatch) and get what they would alone', async () => {
     const c8 = await Classifier.load({ model: trainTestFile, weights: weightsFile, maxBatch: 8 });
     try {
-      const alone = Array.from({ length: 20 }, (_, i) => c8.runBatch([digitTensor(i)])[0]!);
+      const alone: Float32Array[] = [];
+      for (let i = 0; i < 20; i++) alone.push((await c8.runBatch([digitTensor(i)]))[0]!);
       const before = c8.stats.forwards;
       const res = await Promise.all(Array.from({ length: 20 }, (_, i) => c8.classify([{ tensor: digitTensor(i) }], 3)));
       assert.equal(c8.stats.forwards - before, 3);

@@ -110,7 +110,8 @@ describe('serve_model: POST /predict, GET /model, GET /health', () => {
     try {
       await a.listen({ host: '127.0.0.1', port: 0 });
       const url = `http://127.0.0.1:${(a.server.address() as { port: number }).port}/predict`;
-      const alone = Array.from({ length: 12 }, (_, i) => cb.runBatch([digitTensor(i)])[0]!);
+      const alone: Float32Array[] = [];
+      for (let i = 0; i < 12; i++) alone.push((await cb.runBatch([digitTensor(i)]))[0]!);
       const before = cb.stats.forwards;
       const res = await Promise.all(Array.from({ length: 12 }, (_, i) => post(url, pngOf(digit(i), 28, 28), 'image/png')));
       const forwards = cb.stats.forwards - before;

@@ -1,5 +1,5 @@
 // The `tscaffe` tool's device selection: device_query lists the adapters; -gpu N and solver_mode: GPU train on
-// adapter N and the log names it (solver_mode: GPU skips software adapters); a bad -gpu id is an error naming the adapters; with no adapter at all, -gpu warns and
+// adapter N and the log names it (solver_mode: GPU skips software adapters); classify -gpu N; a bad -gpu id is an error naming the adapters; with no adapter at all, -gpu warns and
 // trains on the CPU. Runs the CLI as a child process (the no-adapter case needs another environment); without an
 // adapter here the device cases skip, and under CI (CI=true) that is a failure.
 import { after, before, test } from 'node:test';
@@ -9,6 +9,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { deviceLostMessage } from '../src/cli/devices.js';
+import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
+import { Classifier } from '../src/inference/classifier.js';
+import { digit, digitTensor, maxAbsDiff, pngOf, trainTestFile, weightsFile } from './inference_helpers.js';
 import { adapters, noAdapter, requireAdapter as skip } from './webgpu_helpers.js';
 import { removeDir, repoRoot, scratchDir } from './helpers.js';
 
@@ -30,11 +33,11 @@ base_lr: 0.1 lr_policy: "fixed" max_iter: 4 display: 1 random_seed: 5 snapshot_a
   return file;
 }
 
-function tscaffe(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; log: string } {
+function tscaffe(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; log: string; stdout: string } {
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/tscaffe.js'), ...args], {
     cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000,
   });
-  return { code: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
+  return { code: r.status ?? -1, log: `${r.stdout}${r.stderr}`, stdout: r.stdout };
 }
 
 const lossLines = (log: string) => [...log.matchAll(/Iteration (\d+) .*loss = (\S+)/g)].map((m) => `${m[1]} ${Number(m[2]).toFixed(4)}`);
@@ -87,4 +90,35 @@ test('a device lost under training: the message names it, why, and the command t
   assert.equal(deviceLostMessage([ok, lost], 's.prototxt', 'x_iter_5.solverstate'),
     'WebGPU adapter 1 (B) was lost during training (driver reset): training stopped. The last snapshot is intact: resume with: tscaffe train -solver s.prototxt -snapshot x_iter_5.solverstate');
   assert.match(deviceLostMessage([lost], 's.prototxt', undefined)!, /No snapshot was written in this run \(set snapshot: N/);
+});
+
+test('classify -gpu 0 and the Classifier on a device give the CPU\'s probabilities', { skip }, async () => {
+  assert.ok(!noAdapter, noAdapter || '');
+  const files = [0, 1, 2].map((i) => {
+    const f = path.join(dir, `digit${i}.png`);
+    writeFileSync(f, pngOf(digit(i), 28, 28));
+    return f;
+  });
+  const args = ['classify', '-model', trainTestFile, '-weights', weightsFile, '--json', ...files];
+  const cpu = tscaffe(args), gpu = tscaffe([...args, '-gpu', '0']);
+  assert.equal(cpu.code, 0, cpu.log);
+  assert.equal(gpu.code, 0, gpu.log);
+  assert.match(gpu.log, /GPU 0: Adapter 0: /);
+  const probs = (out: string) => (JSON.parse(out) as { probabilities: number[] }[]).map((r) => r.probabilities);
+  const [pc, pg] = [probs(cpu.stdout), probs(gpu.stdout)];
+  assert.equal(pg.length, 3);
+  pg.forEach((p, i) => assert.ok(maxAbsDiff(p, pc[i]!) < 1e-5, `digit ${i}: ${p} vs ${pc[i]}`));
+  // The Classifier's queue on a device: concurrent requests batched, rows in order.
+  const device = (await WebGpuDevice.open(0))!;
+  const c = await Classifier.load({ model: trainTestFile, weights: weightsFile, device, batchWindowMs: 20 });
+  const ref = await Classifier.load({ model: trainTestFile, weights: weightsFile });
+  try {
+    const [on, off] = await Promise.all([c, ref].map((k) => Promise.all(Array.from({ length: 10 }, (_, i) => k.classify([{ tensor: digitTensor(i) }])))));
+    on.forEach(([p], i) => assert.ok(maxAbsDiff(p!.probabilities, off[i]![0]!.probabilities) < 1e-5, `tensor ${i}`));
+    assert.ok(c.stats.forwards < 10, `${c.stats.forwards} forward passes for 10 concurrent requests`);
+  } finally {
+    await c.close();
+    await ref.close();
+    device.destroy();
+  }
 });

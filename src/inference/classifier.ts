@@ -1,9 +1,9 @@
 // Classifier: a trained model ready to answer. Loads a deploy or train_test prototxt (derived into its deploy net,
 // deploy.ts) with its .caffemodel, turns images into input tensors (preprocess.ts) and runs them through the net.
 //
-// Batching: classify() queues its inputs; the queue is drained one batch (up to maxBatch inputs) per forward pass.
-// A forward pass blocks the event loop, so requests that arrive meanwhile wait in the sockets and are queued together
-// right after it: they share the next forward. The input blob is reshaped only when the batch size changes (blobs
+// Batching: classify() queues its inputs; the queue is drained one batch (up to maxBatch inputs) per forward pass,
+// one pass at a time. Requests that arrive during a pass (on the CPU it blocks the event loop, so they wait in the
+// sockets; on a GPU the loop runs) are queued together right after it: they share the next forward. The input blob is reshaped only when the batch size changes (blobs
 // keep their storage; layers reshape on every forward, as in Caffe), and output rows are copied out before the next
 // batch reuses the blobs.
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { readNetParamsFromTextFile, readTextFile } from '../proto/upgrade.js';
 import { Net } from '../net/net.js';
 import { copyTrainedLayersFromFile } from '../net/weights.js';
 import type { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { deriveDeployNet, type DeployNet, type DeployOptions } from './deploy.js';
 import { Preprocessor, type PreprocessDescription, type PreprocessOptions } from './preprocess.js';
 import { decodeImage, type DecodedImage } from './image.js';
@@ -27,6 +28,8 @@ export interface ClassifierOptions extends DeployOptions, PreprocessOptions {
   maxBatch?: number;
   /** Wait this long after the first queued input for more to arrive before a forward pass (default 0: none). */
   batchWindowMs?: number;
+  /** Run the net on this WebGPU device (default: the CPU backend). */
+  device?: WebGpuDevice;
 }
 
 /** One input: encoded PNG/JPEG bytes, a decoded image, or the net's input values themselves (C*H*W floats). */
@@ -91,6 +94,8 @@ export class Classifier {
   readonly classes: number;
   private readonly queue: Pending[] = [];
   private scheduled = false;
+  /** A forward pass of the queue is in flight. */
+  private running = false;
   private closed = false;
   private readonly windowMs: number;
 
@@ -123,6 +128,7 @@ export class Classifier {
     try {
       if (typeof o.weights === 'string') await copyTrainedLayersFromFile(net, o.weights);
       else net.copyTrainedLayersFrom(o.weights, 'weights');
+      if (o.device) net.useDevice(o.device);
       return new Classifier(net, deploy, pre, o);
     } catch (e) {
       await net.close();
@@ -187,31 +193,35 @@ export class Classifier {
     this.scheduled = true;
     const run = () => {
       this.scheduled = false;
-      this.drain();
+      void this.drain();
     };
     // setImmediate runs after the I/O callbacks of this loop turn: every request already read joins the batch.
     if (delayMs > 0 && this.queue.length < this.maxBatch) setTimeout(run, delayMs);
     else setImmediate(run);
   }
 
-  private drain(): void {
+  private async drain(): Promise<void> {
+    if (this.running) return; // the pass in flight schedules the next one
     const batch = this.queue.splice(0, this.maxBatch);
     if (!batch.length) return;
+    this.running = true;
     try {
-      const outs = this.runBatch(batch.map((b) => b.tensor));
+      const outs = await this.runBatch(batch.map((b) => b.tensor));
       batch.forEach((b, i) => b.resolve(outs[i]!));
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       for (const b of batch) b.reject(err);
+    } finally {
+      this.running = false;
     }
     if (this.queue.length) this.schedule(0);
   }
 
   /**
-   * One forward pass over `tensors` (each C*H*W values), synchronously, without the queue; returns each input's
-   * output row. At most maxBatch inputs.
+   * One forward pass over `tensors` (each C*H*W values), without the queue (not while one of the queue's passes runs);
+   * returns each input's output row. At most maxBatch inputs.
    */
-  runBatch(tensors: Float32Array[]): Float32Array[] {
+  async runBatch(tensors: Float32Array[]): Promise<Float32Array[]> {
     const n = tensors.length;
     if (n === 0) return [];
     if (n > this.maxBatch) throw new ClassifierError(`batch of ${n} is larger than maxBatch ${this.maxBatch}`);
@@ -222,8 +232,9 @@ export class Classifier {
       if (tensors[i]!.length !== size) throw new ClassifierError(`tensor ${i} has ${tensors[i]!.length} values, the input takes ${size}`);
       data.set(tensors[i]!, i * size);
     }
-    this.net.forwardFromTo();
-    const out = this.output.data;
+    await this.net.forwardRange();
+    await this.output.syncToHost();
+    const out = this.output.cpuData;
     const k = this.classes;
     const rows: Float32Array[] = [];
     for (let i = 0; i < n; i++) rows.push(out.slice(i * k, (i + 1) * k));

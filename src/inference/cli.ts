@@ -13,6 +13,8 @@ import { deriveDeployNet } from './deploy.js';
 import { Classifier, readLabelsFile, type ClassifierOptions } from './classifier.js';
 import { readImageFile } from './image.js';
 import { createModelApp } from './http.js';
+import { closeDevices, openDevices } from '../cli/devices.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 
 const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\./.test(h);
 
@@ -43,8 +45,17 @@ const modelFlags: Record<string, FlagSpec> = {
   raw_scale: { type: 'float', default: 255, help: 'Pixel values are scaled to 0..raw_scale before mean subtraction.' },
   max_batch: { type: 'int', default: 256, help: 'Most images in one forward pass.' },
   threads: { type: 'int', default: 0, help: 'Optional; CPU threads for the wasm backend (0: all cores; TSCAFFE_THREADS).' },
+  gpu: { type: 'string', default: '', help: 'Optional; run on WebGPU adapter N (see tscaffe device_query); without an adapter: the CPU, with a warning.' },
   ...deployFlags,
 };
+
+/** The device -gpu asks for (one at most: a model serves from one GPU), or none. */
+async function inferenceDevice(flags: FlagValues): Promise<WebGpuDevice | undefined> {
+  const gpu = String(flags.gpu ?? '');
+  if (!gpu) return undefined;
+  if (!/^\d+$/.test(gpu)) throw new UsageError(`-gpu: give one adapter id for inference, got '${gpu}'`);
+  return (await openDevices(gpu, flags.threads))[0];
+}
 
 function classifierOptions(flags: FlagValues, what: string): ClassifierOptions {
   if (!flags.model) throw new UsageError(`Need a model definition (-model) to ${what}.`);
@@ -99,7 +110,7 @@ const showLabel = (l: string) => (/^\S+$/.test(l) ? l : JSON.stringify(l));
 
 export const classifyCommand: Command = {
   summary: 'classify images (PNG, JPEG) with a trained model: the top-k classes and their probabilities per image',
-  usage: '-model deploy.prototxt -weights w.caffemodel [-mean m.binaryproto] [--labels synset.txt] [--top_k 5] [--json] image.png ...',
+  usage: '-model deploy.prototxt -weights w.caffemodel [-mean m.binaryproto] [--labels synset.txt] [--top_k 5] [--json] [-gpu 0] image.png ...',
   flags: {
     ...modelFlags,
     top_k: { type: 'int', default: 5, help: 'How many classes to print per image.' },
@@ -111,7 +122,11 @@ export const classifyCommand: Command = {
     if (!(k >= 1)) throw new UsageError('--top_k must be >= 1');
     const o = classifierOptions(flags, 'classify');
     const images = positional.map((f) => readImageFile(f));
-    const c = await Classifier.load(o);
+    const device = await inferenceDevice(flags);
+    const c = await Classifier.load({ ...o, device }).catch((e: unknown) => {
+      closeDevices(device ? [device] : []);
+      throw e;
+    });
     try {
       for (const n of [...c.deploy.notes.filter((x) => x.includes('ASSUMED')), ...c.preprocessor.notes]) process.stderr.write(`tscaffe classify: note: ${n}\n`);
       const results = await c.classify(images, k);
@@ -122,6 +137,7 @@ export const classifyCommand: Command = {
       }
     } finally {
       await c.close();
+      closeDevices(device ? [device] : []);
     }
     return 0;
   },
@@ -129,7 +145,7 @@ export const classifyCommand: Command = {
 
 export const serveModelCommand: Command = {
   summary: 'serve a trained model over HTTP: POST /predict (PNG/JPEG or JSON tensor), GET /model, GET /health',
-  usage: '-model deploy.prototxt -weights w.caffemodel [-mean m.binaryproto] [--labels synset.txt] [--port 8081] [--host 127.0.0.1]',
+  usage: '-model deploy.prototxt -weights w.caffemodel [-mean m.binaryproto] [--labels synset.txt] [--port 8081] [--host 127.0.0.1] [-gpu 0]',
   flags: {
     ...modelFlags,
     host: { type: 'string', default: '127.0.0.1', help: 'address to bind (default loopback only; the service has no authentication)' },
@@ -138,13 +154,19 @@ export const serveModelCommand: Command = {
   },
   async run({ flags }) {
     const o = classifierOptions(flags, 'serve');
-    const c = await Classifier.load({ ...o, batchWindowMs: Math.max(0, Number(flags.batch_window_ms)) });
+    const device = await inferenceDevice(flags);
+    const release = () => closeDevices(device ? [device] : []);
+    const c = await Classifier.load({ ...o, batchWindowMs: Math.max(0, Number(flags.batch_window_ms)), device }).catch((e: unknown) => {
+      release();
+      throw e;
+    });
     const app = createModelApp(c);
     const host = String(flags.host);
     try {
       await app.listen({ host, port: Number(flags.port) });
     } catch (e) {
       await c.close();
+      release();
       throw new Error(`cannot listen on ${host}:${flags.port}: ${(e as Error).message}`);
     }
     const addr = app.server.address();
@@ -157,7 +179,7 @@ export const serveModelCommand: Command = {
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         cliOut.write(`${sig}: shutting down\n`);
-        void app.close().then(() => c.close()).then(resolve, resolve);
+        void app.close().then(() => c.close()).then(release).then(resolve, resolve);
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
