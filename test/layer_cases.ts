@@ -130,6 +130,7 @@ export const CASES: Case[] = [
   { proto: 'type: "MVN"', bottoms: img() },
   { proto: 'type: "MVN" mvn_param { normalize_variance: false }', bottoms: img() },
   { proto: 'type: "MVN" mvn_param { across_channels: true eps: 0.01 }', bottoms: img() },
+  { proto: 'type: "MVN"', bottoms: img(), inPlace: true },
   { proto: 'type: "Softmax"', bottoms: img() },
   { proto: 'type: "Softmax" softmax_param { axis: -1 }', bottoms: img() },
   { proto: 'type: "Softmax" softmax_param { axis: 2 }', bottoms: img() },
@@ -159,6 +160,9 @@ export const CASES: Case[] = [
   { proto: 'type: "Silence"', bottoms: (n) => [u(n, C, H, W), u(n, 3)], tops: 0, zeroGrad: true },
   { proto: 'type: "ArgMax" argmax_param { out_max_val: true top_k: 2 }', bottoms: (n) => [u(n, C, 3)], noBackward: true },
   { proto: 'type: "ArgMax" argmax_param { axis: 1 top_k: 3 }', bottoms: img(), noBackward: true },
+  // Ties (few distinct values): the larger index wins, as Caffe's sort of (value, index) pairs.
+  { proto: 'type: "ArgMax" argmax_param { top_k: 5 }', bottoms: (n) => [lab(3, n, 2, 4)], noBackward: true },
+  { proto: 'type: "ArgMax" argmax_param { axis: -1 top_k: 3 }', bottoms: (n) => [lab(3, n, C, 6)], noBackward: true },
   // Losses and accuracy (labels get no gradient)
   { proto: 'type: "SoftmaxWithLoss"', bottoms: (n) => [u(n, C, H, W), lab(C, n, H, W)] },
   { proto: 'type: "SoftmaxWithLoss" loss_param { ignore_label: 2 normalization: VALID }', bottoms: (n) => [u(n, C, H, W), lab(C, n, H, W)], tops: 2 },
@@ -175,6 +179,8 @@ export const CASES: Case[] = [
   { proto: 'type: "InfogainLoss" loss_param { ignore_label: 3 }', bottoms: (n) => [u(n, C, 3, 3), lab(C, n, 3, 3), ng(pos(1, 1, C, C))], tops: 2 },
   { proto: 'type: "SigmoidCrossEntropyLoss"', bottoms: (n) => [u(n, C, H), ng(prob(n, C, H))] },
   { proto: 'type: "SigmoidCrossEntropyLoss" loss_param { normalization: BATCH_SIZE }', bottoms: (n) => [u(n, C, H, W), bin(n, C, H, W)] },
+  // big enough for the device's loss sum to take several workgroups; half the targets ignored
+  { proto: 'type: "SigmoidCrossEntropyLoss" loss_param { ignore_label: 1 normalization: VALID }', bottoms: (n) => [u(n, 40, 35), bin(n, 40, 35)] },
   // Sources: no bottoms, one pass per batch; the Data layer reads a scratch copy of the test LMDB.
   { proto: 'type: "Input" input_param { shape { dim: 3 dim: 5 dim: 7 } }', bottoms: () => [] },
   { proto: 'type: "DummyData" dummy_data_param { shape { dim: 3 dim: 5 dim: 7 } shape { dim: 9 } data_filler { type: "gaussian" std: 2 } data_filler { type: "constant" value: 0.5 } }', bottoms: () => [], tops: 2 },

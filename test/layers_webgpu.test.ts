@@ -1,22 +1,23 @@
 // Every layer case of layer_cases.ts run as a WebGPU net runs it (the layer's device path where it has one, else the
-// host path with its blobs synced) against the TypeScript reference; the layer types listed in DEVICE_TYPES must have
-// a device path (so that losing one fails here). Without an adapter the tests skip, saying why; under CI (CI=true)
-// that is a failure instead, since .ci/run installs the packages that give one.
+// host path with its blobs synced) against the TypeScript reference; every registered type but the host sources
+// (HOST_TYPES) must have a device path (so that losing one, or adding a layer without one, fails here). Without an
+// adapter the tests skip, saying why; under CI (CI=true) that is a failure instead, since .ci/run installs the packages
+// that give one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBackend, setBackend } from '../src/backend/backend.js';
 import { adapterFoundTest, noAdapter, useTestDevice } from './webgpu_helpers.js';
-import { createLayer } from '../src/layers/layer.js';
+import { createLayer, layerTypes } from '../src/layers/layer.js';
 import { hasDevicePath } from '../src/net/device_pass.js';
 import { parseTextProto } from '../src/proto/textformat.js';
 import type { LayerParameter } from '../src/proto/types.generated.js';
 import { CASES, compare, prepareCaseFiles, removeCaseFiles, runCase, typeOf } from './layer_cases.js';
 
-/** Layer types that run on the device in a WebGPU net. */
-const DEVICE_TYPES = ['Accuracy', 'Convolution', 'Deconvolution', 'Flatten', 'InnerProduct', 'Pooling', 'ReLU', 'Reshape', 'Silence',
-  'Softmax', 'SoftmaxWithLoss', 'Split',
-  'AbsVal', 'BNLL', 'Clip', 'Dropout', 'ELU', 'Exp', 'Log', 'Power', 'PReLU', 'Sigmoid', 'Swish', 'TanH', 'Threshold',
-  'Bias', 'Concat', 'Eltwise', 'EuclideanLoss', 'Scale', 'Slice', 'BatchNorm', 'LRN'];
+/**
+ * The layer types that run on the host in a WebGPU net: sources that read files or fill on the host (their outputs go
+ * up when a device layer reads them). Every other registered type must have a device path.
+ */
+const HOST_TYPES = ['Data', 'DummyData', 'HDF5Data', 'HDF5Output', 'ImageData'];
 
 const ts = createBackend('ts');
 setBackend(ts);
@@ -26,8 +27,9 @@ after(removeCaseFiles);
 
 adapterFoundTest('webgpu layers');
 
-test('webgpu layers: the listed types have device paths', () => {
-  const missing = DEVICE_TYPES.filter((t) => {
+test('webgpu layers: every registered type but the host sources has a device path', () => {
+  const missing = layerTypes().filter((t) => {
+    if (HOST_TYPES.includes(t)) return false;
     const c = CASES.find((k) => typeOf(k) === t);
     assert.ok(c, `no case for ${t}`);
     return !hasDevicePath(createLayer(parseTextProto<LayerParameter>(`name: "l" ${c.proto}`, 'LayerParameter')));

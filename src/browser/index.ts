@@ -234,6 +234,7 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
     async predict(x) {
       if (x.length !== size) throw new Error(`input has ${x.length} values, the net takes ${inputShape.join('x')} = ${size}`);
       setBackend(eng.backend); // layers use the active backend: make it this model's (another model may have run since)
+      await inputBlob.syncToHost(); // an in-place layer on a device may have written it there
       inputBlob.data.set(x);
       await theNet.forwardRange();
       await outputBlob.syncToHost();

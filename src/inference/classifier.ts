@@ -227,6 +227,7 @@ export class Classifier {
     if (n > this.maxBatch) throw new ClassifierError(`batch of ${n} is larger than maxBatch ${this.maxBatch}`);
     const size = this.inputSize;
     if (this.input.num !== n) this.input.reshape([n, ...this.inputShape]);
+    await this.input.syncToHost(); // an in-place layer on a device may have written it there
     const data = this.input.data;
     for (let i = 0; i < n; i++) {
       if (tensors[i]!.length !== size) throw new ClassifierError(`tensor ${i} has ${tensors[i]!.length} values, the input takes ${size}`);

@@ -7,6 +7,8 @@ import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check, layerError } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { shapeOpsKernels } from '../backend/webgpu/wgsl/shape_ops.js';
 
 export class ArgMaxLayer extends Layer {
   private outMaxVal = false;
@@ -73,6 +75,20 @@ export class ArgMaxLayer extends Layer {
       }
       for (let j = 0; j < dim; j++) idx[j] = j;
     }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, hasAxis = this.axis !== undefined;
+    const dim = hasAxis ? b.shape[this.axis!]! : b.count(1);
+    const axisDist = hasAxis ? b.count(this.axis!) / dim : 1;
+    const num = dim === 0 ? 0 : b.count() / dim;
+    const mode = !this.outMaxVal ? 0 : hasAxis ? 1 : 2;
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).argmax, num, [b.deviceData(gpu), top[0]!.deviceData(gpu, true)],
+      [b.count(), top[0]!.count()], [dim, axisDist, this.topK, mode]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[]): void {
+    this.backward(top, propagateDown);
   }
 
   backward(_top: Blob[], propagateDown: boolean[]): void {

@@ -2,7 +2,9 @@
 // loss = 1/(2N) sum [ y d^2 + (1 - y) max(margin - d, 0)^2 ], d = ||a - b||; legacy_version uses max(margin - d^2, 0).
 import type { ContrastiveLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
-import type { Blob } from '../blob/blob.js';
+import { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { LOSS_PARTS, SUM_PRODUCT, channelSumOnDevice, lossOpsOf, lossReduceOnDevice } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
@@ -12,6 +14,10 @@ export class ContrastiveLossLayer extends LossLayer {
   private legacy = false;
   private diff = new Float32Array(0);
   private distSq = new Float64Array(0);
+  /** The device path's a - b, the squared distances, and the loss's partial sums (see lossReduceOnDevice). */
+  private diffBlob = new Blob();
+  private distBlob = new Blob();
+  private scratch = new Blob([2 * LOSS_PARTS + 1]);
 
   override exactNumBottomBlobs(): number { return 3; }
   override exactNumTopBlobs(): number { return 1; }
@@ -90,6 +96,29 @@ export class ContrastiveLossLayer extends LossLayer {
         }
         for (let j = 0; j < C; j++) dx[i * C + j] = beta * d[i * C + j]!;
       }
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const [a, b, y] = bottom as [Blob, Blob, Blob];
+    const N = a.num, n = a.count(), k = lossOpsOf(gpu);
+    this.diffBlob.reshape([n]);
+    this.distBlob.reshape([N]);
+    const d = this.diffBlob.deviceData(gpu, true), dist = this.distBlob.deviceData(gpu, true);
+    gpu.kernels.run1d(k.contrastiveDiff, n, [a.deviceData(gpu), b.deviceData(gpu), d], [n, n, n], []);
+    channelSumOnDevice(gpu, { num: 1, channels: N, spatial: a.channels }, SUM_PRODUCT, d, d, dist);
+    lossReduceOnDevice(gpu, k.contrastivePartial, N, [dist, y.deviceData(gpu)], [N, N], [this.margin, this.legacy ? 1 : 0],
+      this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true), { useCount: false, norm: 2 * N });
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (propagateDown[2]) throw new Error(`Layer ${this.name} (ContrastiveLoss): cannot backpropagate to the similarity input`);
+    const [a, , y] = bottom as [Blob, Blob, Blob];
+    const N = a.num, n = a.count(), d = this.diffBlob.deviceData(gpu), dist = this.distBlob.deviceData(gpu);
+    for (let k = 0; k < 2; k++) {
+      if (!propagateDown[k]) continue;
+      gpu.kernels.run1d(lossOpsOf(gpu).contrastiveBackward, n, [d, dist, y.deviceData(gpu), top[0]!.deviceDiff(gpu),
+        bottom[k]!.deviceDiff(gpu, true)], [n, N, N, 1, n], [a.channels, this.margin, this.legacy ? 1 : 0, (k === 0 ? 1 : -1) / N]);
     }
   }
 }

@@ -5,6 +5,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { CROP_AXES, shapeOpsKernels } from '../backend/webgpu/wgsl/shape_ops.js';
 
 export class CropLayer extends Layer {
   private offsets: number[] = [];
@@ -79,6 +81,42 @@ export class CropLayer extends Layer {
     const dy = top[0]!.diff, dx = bottom[0]!.diff;
     dx.fill(0);
     this.runs(bottom[0]!, top[0]!, (s, d, l) => dx.set(dy.subarray(d, d + l), s));
+  }
+
+  /**
+   * The crop_copy kernel's fields: the bottom offset of the top's first element, then the top's dims and the
+   * bottom's strides with unit axes dropped and axes merged where the outer one steps over the whole inner one
+   * (so that only the cropped axes remain), right-aligned in CROP_AXES slots.
+   */
+  private copyValues(a: Blob, t: Blob): number[] {
+    const n = a.numAxes;
+    const strides = Array.from({ length: n }, (_, i) => a.count(i + 1));
+    const base = this.offsets.reduce((s, o, i) => s + o * strides[i]!, 0);
+    const dims: number[] = [], str: number[] = []; // innermost first
+    for (let i = n - 1; i >= 0; i--) {
+      const d = t.shape[i]!, s = strides[i]!;
+      if (d === 1) continue;
+      const last = dims.length - 1;
+      if (last >= 0 && s === dims[last]! * str[last]!) dims[last]! *= d;
+      else { dims.push(d); str.push(s); }
+    }
+    check(this, dims.length <= CROP_AXES, `the device path crops at most ${CROP_AXES} non-contiguous axes (${dims.length} here)`);
+    while (dims.length < CROP_AXES) { dims.push(1); str.push(0); }
+    return [base, ...dims.reverse(), ...str.reverse()];
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const a = bottom[0]!, t = top[0]!;
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).cropCopy, t.count(), [a.deviceData(gpu), t.deviceData(gpu, true)],
+      [a.count(), t.count()], [0, ...this.copyValues(a, t)]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const a = bottom[0]!, t = top[0]!, dx = a.deviceDiff(gpu, true);
+    gpu.kernels.scal(a.count(), 0, dx);
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).cropCopy, t.count(), [dx, t.deviceDiff(gpu)],
+      [a.count(), t.count()], [1, ...this.copyValues(a, t)]);
   }
 }
 

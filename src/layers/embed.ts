@@ -6,6 +6,8 @@ import { Blob } from '../blob/blob.js';
 import { fillBlob } from '../util/filler.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { shapeOpsKernels } from '../backend/webgpu/wgsl/shape_ops.js';
 
 export class EmbedLayer extends Layer {
   private N = 0;
@@ -75,6 +77,26 @@ export class EmbedLayer extends Layer {
     if (this.biasTerm && this.paramPropagateDown[1]) {
       const db = this.blobs[1]!.diff;
       for (let n = 0; n < this.M; n++) for (let j = 0; j < N; j++) db[j]! += dy[n * N + j]!;
+    }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = this.M * this.N, w = this.blobs[0]!;
+    // Without a bias the weights stand in for the unread bias operand.
+    const b = this.biasTerm ? this.blobs[1]!.deviceData(gpu) : w.deviceData(gpu);
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).embedForward, n, [bottom[0]!.deviceData(gpu), w.deviceData(gpu), b, top[0]!.deviceData(gpu, true)],
+      [this.M, this.K * this.N, this.N, n], [this.N, this.K, this.biasTerm ? 1 : 0]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    check(this, !propagateDown[0], "Can't backpropagate to EmbedLayer input.");
+    const k = gpu.kernels, ops = shapeOpsKernels(k.wg), dy = top[0]!.deviceDiff(gpu), n = this.M * this.N;
+    if (this.paramPropagateDown[0]) {
+      k.run1d(ops.embedBackwardWeight, this.K * this.N, [bottom[0]!.deviceData(gpu), dy, this.blobs[0]!.deviceDiff(gpu, true)],
+        [this.M, n, this.K * this.N], [this.N, this.M]);
+    }
+    if (this.biasTerm && this.paramPropagateDown[1]) {
+      k.run1d(ops.embedBackwardBias, this.N, [dy, this.blobs[1]!.deviceDiff(gpu, true)], [n, this.N], [this.N, this.M]);
     }
   }
 }

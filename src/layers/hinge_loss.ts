@@ -2,7 +2,9 @@
 // class and -1 otherwise: L1 = sum max(0, 1 - t x) / N, L2 = sum max(0, 1 - t x)^2 / N.
 import type { HingeLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
-import type { Blob } from '../blob/blob.js';
+import { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { LOSS_PARTS, lossOpsOf, lossReduceOnDevice } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
@@ -14,6 +16,8 @@ export class HingeLossLayer extends LossLayer {
   private norm = L1;
   /** max(0, 1 - t x) from the last forward (Caffe keeps it in the bottom diff). */
   private margin = new Float32Array(0);
+  /** The device loss's partial sums (see lossReduceOnDevice). */
+  private scratch = new Blob([2 * LOSS_PARTS + 1]);
 
   override exactNumTopBlobs(): number { return 1; }
 
@@ -63,6 +67,21 @@ export class HingeLossLayer extends LossLayer {
     } else {
       for (let i = 0; i < dx.length; i++) dx[i] = dx[i]! * ((w * 2) / num);
     }
+  }
+
+  // A label outside [0, dim) cannot throw on the device: the loss is NaN instead. The margins are recomputed in backward.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, n = b.count(), num = b.numAxes ? b.shape[0]! : 1;
+    lossReduceOnDevice(gpu, lossOpsOf(gpu).hingePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, num],
+      [n / num, this.norm === L2 ? 1 : 0], this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true), { useCount: false, norm: num });
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name} (HingeLoss): cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const b = bottom[0]!, n = b.count(), num = b.numAxes ? b.shape[0]! : 1;
+    gpu.kernels.run1d(lossOpsOf(gpu).hingeBackward, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu), top[0]!.deviceDiff(gpu),
+      b.deviceDiff(gpu, true)], [n, num, 1, n], [n / num, this.norm === L2 ? 1 : 0, 1 / num]);
   }
 }
 

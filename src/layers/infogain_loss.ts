@@ -8,7 +8,9 @@ import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
 import { Layer, registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
-import { lossParam, normalizer, LossLayer } from './loss_util.js';
+import { lossParam, normalizer, LossLayer, VALID } from './loss_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { LOSS_PARTS, SUM, channelSumOnDevice, copyOnDevice, lossOpsOf, lossReduceOnDevice } from './device_util.js';
 
 const LOG_THRESHOLD = 1e-20;
 
@@ -16,6 +18,9 @@ export class InfogainLossLayer extends LossLayer {
   private prob = new Blob();
   private infogain = new Blob();
   private sumRowsH = new Float64Array(0);
+  /** The device path's row sums of H and the loss's partial sums (see lossReduceOnDevice). */
+  private rowSumBlob = new Blob();
+  private scratch = new Blob([2 * LOSS_PARTS + 1]);
   private axis = 1;
   private outer = 0;
   private inner = 0;
@@ -123,6 +128,38 @@ export class InfogainLossLayer extends LossLayer {
       }
     }
     backend().scal(top[0]!.diff[0]! / normalizer(this.mode, this.outer, inner, count), dx);
+  }
+
+  private deviceValues(): number[] {
+    return [this.numLabels, this.inner, this.ignoreLabel === undefined ? 0 : 1, this.ignoreLabel ?? 0];
+  }
+
+  // A label outside [0, K) cannot throw on the device: the loss (and its gradient) is NaN instead. A file-loaded H is
+  // a host blob: deviceData uploads it once.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const K = this.numLabels, n = bottom[0]!.count(), positions = this.outer * this.inner;
+    const prob = this.prob.deviceData(gpu, true);
+    gpu.kernels.softmax(bottom[0]!.deviceData(gpu), this.outer, K, this.inner, prob);
+    const useCount = this.mode === VALID && this.ignoreLabel !== undefined;
+    lossReduceOnDevice(gpu, lossOpsOf(gpu).infogainPartial, positions,
+      [prob, bottom[1]!.deviceData(gpu), this.matrix(bottom).deviceData(gpu)], [n, positions, K * K], this.deviceValues(),
+      this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true),
+      { useCount, norm: useCount ? 0 : normalizer(this.mode, this.outer, this.inner, -1) });
+    if (top.length === 2) copyOnDevice(gpu, n, prob, top[1]!.deviceData(gpu, true));
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (propagateDown[1]) throw this.err('cannot backpropagate to label inputs');
+    if (propagateDown.length > 2 && propagateDown[2]) throw this.err('cannot backpropagate to infogain inputs');
+    if (!propagateDown[0]) return;
+    const K = this.numLabels, n = bottom[0]!.count(), positions = this.outer * this.inner;
+    const H = this.matrix(bottom).deviceData(gpu);
+    this.rowSumBlob.reshape([K]);
+    const rowSum = this.rowSumBlob.deviceData(gpu, true);
+    channelSumOnDevice(gpu, { num: 1, channels: K, spatial: K }, SUM, H, H, rowSum);
+    gpu.kernels.run1d(lossOpsOf(gpu).infogainBackward, n, [this.prob.deviceData(gpu), bottom[1]!.deviceData(gpu), H, rowSum,
+      top[0]!.deviceDiff(gpu), { buffer: this.scratch.deviceData(gpu), offset: 2 * LOSS_PARTS }, bottom[0]!.deviceDiff(gpu, true)],
+      [n, positions, K * K, K, 1, 1, n], this.deviceValues());
   }
 }
 

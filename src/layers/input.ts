@@ -21,6 +21,9 @@ export class InputLayer extends Layer {
   reshape(): void {}
   forward(): void {}
   backward(): void {}
+  // On a device too: the caller wrote the tops (on the host; they go up when a device layer reads them).
+  override forwardGpu(): void {}
+  override backwardGpu(): void {}
 }
 
 registerLayer('Input', InputLayer);

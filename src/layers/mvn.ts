@@ -2,7 +2,9 @@
 // shifted to zero mean and, with normalize_variance, divided by (standard deviation + eps).
 import type { MVNParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
-import type { Blob } from '../blob/blob.js';
+import { Blob } from '../blob/blob.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { SUM, SUM_PRODUCT, SUM_SQDEV, channelSumOnDevice, lossOpsOf } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 
 export class MVNLayer extends Layer {
@@ -12,6 +14,8 @@ export class MVNLayer extends Layer {
   /** Per row: standard deviation + eps, from the last forward. */
   private std = new Float64Array(0);
   private dyCopy = new Float32Array(0);
+  /** The device path's per-row numbers: mean, std, then backward's two means as double-float pairs (6 per row). */
+  private stats = new Blob();
 
   override exactNumBottomBlobs(): number { return 1; }
   override exactNumTopBlobs(): number { return 1; }
@@ -78,6 +82,33 @@ export class MVNLayer extends Layer {
       const m = sdy / D, myy = sdyy / D, sd = this.std[r]!;
       for (let j = 0; j < D; j++) dx[o + j] = (dy[o + j]! - m - myy * y[o + j]!) / sd;
     }
+  }
+
+  // Rows are channelSum's channels (one image of R channels of D). In place, every row statistic is taken before the
+  // elementwise kernel, which reads each element before writing it. eps is a double: it goes to the kernel as hi + lo.
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const [R, D] = this.rows(bottom[0]!), n = R * D, k = lossOpsOf(gpu), geo = { num: 1, channels: R, spatial: D };
+    this.stats.reshape([6 * R]);
+    const st = this.stats.deviceData(gpu, true), mean = { buffer: st, offset: 0 }, std = { buffer: st, offset: R };
+    const x = bottom[0]!.deviceData(gpu);
+    channelSumOnDevice(gpu, geo, SUM, x, x, mean, { div: D });
+    if (this.normalizeVariance) {
+      channelSumOnDevice(gpu, geo, SUM_SQDEV, x, mean, std, { div: D });
+      const epsHi = Math.fround(this.eps);
+      gpu.kernels.run1d(k.mvnStd, R, [std, std], [R, R], [epsHi, this.eps - epsHi]);
+    }
+    gpu.kernels.run1d(k.mvnNormalize, n, [x, mean, std, top[0]!.deviceData(gpu, true)], [n, R, R, n], [D, this.normalizeVariance ? 1 : 0]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const [R, D] = this.rows(bottom[0]!), n = R * D, geo = { num: 1, channels: R, spatial: D };
+    const st = this.stats.deviceData(gpu, true), means = { buffer: st, offset: 2 * R };
+    const dy = top[0]!.deviceDiff(gpu), y = top[0]!.deviceData(gpu);
+    channelSumOnDevice(gpu, geo, SUM, dy, dy, means, { div: D, pair: true });
+    if (this.normalizeVariance) channelSumOnDevice(gpu, geo, SUM_PRODUCT, dy, y, { buffer: st, offset: 4 * R }, { div: D, pair: true });
+    gpu.kernels.run1d(lossOpsOf(gpu).mvnBackward, n, [dy, y, { buffer: st, offset: R }, means, bottom[0]!.deviceDiff(gpu, true)],
+      [n, n, R, 4 * R, n], [R, D, this.normalizeVariance ? 1 : 0]);
   }
 }
 

@@ -24,6 +24,13 @@ export class ParameterLayer extends Layer {
   }
 
   backward(): void {}
+
+  // On a device the top shares the parameter as well (a host pass would read the updated parameter back each time).
+  override forwardGpu(bottom: Blob[], top: Blob[]): void {
+    this.forward(bottom, top);
+  }
+
+  override backwardGpu(): void {}
 }
 
 registerLayer('Parameter', ParameterLayer);

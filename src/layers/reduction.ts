@@ -6,6 +6,8 @@ import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check, layerError, sign } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { shapeOpsKernels } from '../backend/webgpu/wgsl/shape_ops.js';
 
 export class ReductionLayer extends Layer {
   private op: Op = Op.SUM;
@@ -59,6 +61,23 @@ export class ReductionLayer extends Layer {
         case Op.SUMSQ: for (let j = 0; j < dim; j++) dx[o + j] = 2 * x[o + j]! * g; break;
       }
     }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const k = gpu.kernels, y = top[0]!.deviceData(gpu, true);
+    if (this.num === 0) return;
+    if (this.dim === 0) { k.scal(this.num, 0, y); return; } // empty sums (scal 0 fills)
+    // MEAN divides on the device (coeff / dim), the others by 1.
+    const div = this.op === Op.MEAN ? this.dim : 1;
+    k.run1d(shapeOpsKernels(k.wg).reduce, this.num * k.wg, [bottom[0]!.deviceData(gpu), y], [this.num * this.dim, this.num],
+      [this.num, this.dim, this.op, this.coeff * div, div]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).reduceBackward, n,
+      [bottom[0]!.deviceData(gpu), top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, this.num, n], [this.dim, this.op, this.coeff]);
   }
 }
 

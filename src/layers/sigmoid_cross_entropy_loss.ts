@@ -4,11 +4,15 @@ import { has } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import { registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
-import { LossLayer, normalizer } from './loss_util.js';
+import { LossLayer, normalizer, VALID } from './loss_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { LOSS_PARTS, lossOpsOf, lossReduceOnDevice } from './device_util.js';
 
 export class SigmoidCrossEntropyLossLayer extends LossLayer {
   private sigmoid = new Blob();
   private norm = 1;
+  /** The device loss's partial sums, then 1 / normalizer (host-only layout: see lossReduceOnDevice). */
+  private scratch = new Blob([2 * LOSS_PARTS + 1]);
 
   override exactNumTopBlobs(): number { return 1; }
 
@@ -45,6 +49,27 @@ export class SigmoidCrossEntropyLossLayer extends LossLayer {
       const ignored = this.ignoreLabel !== undefined && Math.trunc(t[i]!) === this.ignoreLabel;
       dx[i] = ignored ? 0 : (s[i]! - t[i]!) * w;
     }
+  }
+
+  private ignoreValues(): number[] {
+    return [this.ignoreLabel === undefined ? 0 : 1, this.ignoreLabel ?? 0];
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const b = bottom[0]!, n = b.count(), outer = b.numAxes ? b.shape[0]! : 1;
+    const useCount = this.mode === VALID && this.ignoreLabel !== undefined;
+    lossReduceOnDevice(gpu, lossOpsOf(gpu).sigmoidCePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, n],
+      this.ignoreValues(), this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true),
+      { useCount, norm: useCount ? 0 : normalizer(this.mode, outer, b.count(1), -1) });
+  }
+
+  /** Scaled by the loss weight in the top's diff and the normalizer the forward pass kept. */
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (propagateDown[1]) throw new Error(`Layer ${this.name} (SigmoidCrossEntropyLoss): cannot backpropagate to label inputs`);
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count(), s = this.scratch.deviceData(gpu);
+    gpu.kernels.run1d(lossOpsOf(gpu).sigmoidCeBackward, n, [bottom[0]!.deviceData(gpu), bottom[1]!.deviceData(gpu),
+      top[0]!.deviceDiff(gpu), { buffer: s, offset: 2 * LOSS_PARTS }, bottom[0]!.deviceDiff(gpu, true)], [n, n, 1, 1, n], this.ignoreValues());
   }
 }
 

@@ -4,6 +4,8 @@ import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
+import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { shapeOpsKernels } from '../backend/webgpu/wgsl/shape_ops.js';
 
 export class TileLayer extends Layer {
   private axis = 1;
@@ -48,6 +50,19 @@ export class TileLayer extends Layer {
       o += inner;
       for (let t = 1; t < this.tiles; t++, o += inner) for (let j = 0; j < inner; j++) dx[base + j]! += dy[o + j]!;
     }
+  }
+
+  override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const n = top[0]!.count();
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).tileForward, n, [bottom[0]!.deviceData(gpu), top[0]!.deviceData(gpu, true)],
+      [bottom[0]!.count(), n], [this.inner, this.tiles]);
+  }
+
+  override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
+    if (!propagateDown[0]) return;
+    const n = bottom[0]!.count();
+    gpu.kernels.run1d(shapeOpsKernels(gpu.kernels.wg).tileBackward, n, [top[0]!.deviceDiff(gpu), bottom[0]!.deviceDiff(gpu, true)],
+      [top[0]!.count(), n], [this.inner, this.tiles]);
   }
 }
 
