@@ -66,3 +66,22 @@ fn sqrt_cr(v: f32) -> f32 {
   if (sqrt_res(dn, v) < r) { best = dn; }
   return best;
 }`;
+
+/** A prelude for dfWorkgroupSum: DF and the workgroup's scratch of rwg double-float pairs. */
+export const dfSumPrelude = (rwg: number) => `${DF}\nvar<workgroup> sh: array<f32, ${rwg}>;\nvar<workgroup> sl: array<f32, ${rwg}>;`;
+
+/**
+ * WGSL statements summing each invocation's double-float `acc` over the workgroup (a tree of rwg, a power of two)
+ * into (sh[0], sl[0]); every invocation must reach them.
+ */
+export const dfWorkgroupSum = (rwg: number) => `  sh[lid.x] = acc.x;
+  sl[lid.x] = acc.y;
+  workgroupBarrier();
+  for (var s = ${rwg / 2}u; s > 0u; s >>= 1u) {
+    if (lid.x < s) {
+      let q = df_add(vec2<f32>(sh[lid.x], sl[lid.x]), vec2<f32>(sh[lid.x + s], sl[lid.x + s]));
+      sh[lid.x] = q.x;
+      sl[lid.x] = q.y;
+    }
+    workgroupBarrier();
+  }`;

@@ -1,7 +1,7 @@
 // Kernels of the routing and arithmetic layers (Split, Concat, Slice, Eltwise, Bias, Scale, EuclideanLoss, and the
 // per-channel sums of Scale, PReLU and BatchNorm), with the host paths' formulas. 1-D kernels: `i` the element.
 import { ew } from './neuron.js';
-import { DF, DF_INIT } from './exact.js';
+import { DF_INIT, dfSumPrelude, dfWorkgroupSum } from './exact.js';
 import type { KernelDef } from './shader.js';
 
 // Broadcast over an (outer, dim, inner) array: element i uses entry (i / inner) % dim of the broadcast operand.
@@ -53,7 +53,7 @@ function make(wg: number) {
       name: 'channel_sum', operands: ['u', 'v', 'out'],
       fields: [['n', 'u32'], ['num', 'u32'], ['channels', 'u32'], ['spatial', 'u32'], ['mode', 'u32'], ['div', 'f32'],
         ['accumulate', 'u32'], ['pair', 'u32']],
-      workgroup: [rwg, 1, 1], prelude: `${DF}\nvar<workgroup> sh: array<f32, ${rwg}>;\nvar<workgroup> sl: array<f32, ${rwg}>;`,
+      workgroup: [rwg, 1, 1], prelude: dfSumPrelude(rwg),
       body: `${DF_INIT}
   let c = wid.y * nwg.x + wid.x;
   let m = select(0u, p.num * p.spatial, c < p.channels);
@@ -68,17 +68,7 @@ function make(wg: number) {
     if (p.mode == 3u) { let dv = u - v; t = df_two_prod(dv, dv); }
     acc = df_add(acc, t);
   }
-  sh[lid.x] = acc.x;
-  sl[lid.x] = acc.y;
-  workgroupBarrier();
-  for (var s = ${rwg / 2}u; s > 0u; s >>= 1u) {
-    if (lid.x < s) {
-      let r = df_add(vec2<f32>(sh[lid.x], sl[lid.x]), vec2<f32>(sh[lid.x + s], sl[lid.x + s]));
-      sh[lid.x] = r.x;
-      sl[lid.x] = r.y;
-    }
-    workgroupBarrier();
-  }
+${dfWorkgroupSum(rwg)}
   if (lid.x == 0u && c < p.channels) {
     var r = df_div_f(vec2<f32>(sh[0], sl[0]), p.div);
     if (p.accumulate != 0u) { r = df_add(r, vec2<f32>($out[c], 0.0)); }

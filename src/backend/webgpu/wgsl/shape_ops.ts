@@ -1,7 +1,7 @@
 // Kernels of the shape layers' device paths (Crop, Tile, Reduction, ArgMax, Embed), with the host paths' formulas and
 // summation orders. 1-D kernels: `i` the element (or the row, for ArgMax and Reduction).
 import { ew } from './neuron.js';
-import { DF, DF_INIT } from './exact.js';
+import { DF_INIT, dfSumPrelude, dfWorkgroupSum } from './exact.js';
 import type { KernelDef } from './shader.js';
 
 /** The most axes a crop copy indexes (after merging contiguous ones: see CropLayer). */
@@ -39,7 +39,7 @@ ${[...axes].reverse().map((a) => `  src += (r % p.d${a}) * p.s${a};\n  r /= p.d$
     reduce: {
       name: 'reduction_fwd', operands: ['x', 'y'],
       fields: [['n', 'u32'], ['num', 'u32'], ['dim', 'u32'], ['op', 'u32'], ['coeff', 'f32'], ['div', 'f32']],
-      workgroup: [rwg, 1, 1], prelude: `${DF}\nvar<workgroup> sh: array<f32, ${rwg}>;\nvar<workgroup> sl: array<f32, ${rwg}>;`,
+      workgroup: [rwg, 1, 1], prelude: dfSumPrelude(rwg),
       body: `${DF_INIT}
   let r = wid.y * nwg.x + wid.x;
   let m = select(0u, p.dim, r < p.num);
@@ -50,17 +50,7 @@ ${[...axes].reverse().map((a) => `  src += (r % p.d${a}) * p.s${a};\n  r /= p.d$
     if (p.op == 3u) { t = df_two_prod(v, v); }
     acc = df_add(acc, t);
   }
-  sh[lid.x] = acc.x;
-  sl[lid.x] = acc.y;
-  workgroupBarrier();
-  for (var s = ${rwg / 2}u; s > 0u; s >>= 1u) {
-    if (lid.x < s) {
-      let q = df_add(vec2<f32>(sh[lid.x], sl[lid.x]), vec2<f32>(sh[lid.x + s], sl[lid.x + s]));
-      sh[lid.x] = q.x;
-      sl[lid.x] = q.y;
-    }
-    workgroupBarrier();
-  }
+${dfWorkgroupSum(rwg)}
   if (lid.x == 0u && r < p.num) {
     $y[r] = df_round(df_div_f(df_mul_f(vec2<f32>(sh[0], sl[0]), p.coeff), p.div));
   }`,
