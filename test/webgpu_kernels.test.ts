@@ -382,8 +382,9 @@ gpuTest('SoftmaxWithLoss forward and backward: ignore_label and every normalizat
         layer.backward([top], [true, false], [x, y]);
         const opts = { ...o, ignoreLabel: ignore };
         const gprob = gpu.createBuffer(n), gloss = gpu.createBuffer(1), gdx = gpu.upload(rand(n)), glabel = gpu.upload(y.data);
-        gpu.softmaxLossForward(gpu.upload(x.data), glabel, opts, mode, gprob, gloss);
-        gpu.softmaxLossBackward(gprob, glabel, opts, mode, gpu.upload(new Float32Array([0.7])), gdx);
+        const grnorm = gpu.createBuffer(1);
+        gpu.softmaxLossForward(gpu.upload(x.data), glabel, opts, mode, gprob, gloss, grnorm);
+        gpu.softmaxLossBackward(gprob, glabel, opts, grnorm, gpu.upload(new Float32Array([0.7])), gdx);
         const what = `${JSON.stringify(o)} ignore ${ignore} ${mode}`;
         close(await gpu.download(gloss, 1), top.data, `loss ${what}`);
         close(await gpu.download(gdx, n), x.diff, `gradient ${what}`);
@@ -395,8 +396,9 @@ gpuTest('SoftmaxWithLoss forward and backward: ignore_label and every normalizat
 gpuTest('SoftmaxWithLoss: every label ignored gives 0; a label out of range gives NaN', async () => {
   const o = { outer: 3, channels: 4, inner: 2, ignoreLabel: 1 }, n = 24;
   const gloss = gpu.createBuffer(2), gprob = gpu.createBuffer(n), gx = gpu.upload(rand(n));
-  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array(6).fill(1)), o, 'valid', gprob, { buffer: gloss, offset: 0 });
-  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array([0, 1, 2, 4, 0, 0])), o, 'valid', gprob, { buffer: gloss, offset: 1 });
+  const grnorm = gpu.createBuffer(1);
+  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array(6).fill(1)), o, 'valid', gprob, { buffer: gloss, offset: 0 }, grnorm);
+  gpu.softmaxLossForward(gx, gpu.upload(new Float32Array([0, 1, 2, 4, 0, 0])), o, 'valid', gprob, { buffer: gloss, offset: 1 }, grnorm);
   const got = await gpu.download(gloss, 2);
   assert.equal(got[0], 0);
   assert.ok(Number.isNaN(got[1]), `out-of-range label: ${got[1]}`);

@@ -4,7 +4,7 @@ import type { ContrastiveLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { LOSS_PARTS, SUM_PRODUCT, channelSumOnDevice, lossOpsOf, lossReduceOnDevice } from './device_util.js';
+import { SUM_PRODUCT, channelSumOnDevice, lossOpsOf } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
@@ -14,10 +14,10 @@ export class ContrastiveLossLayer extends LossLayer {
   private legacy = false;
   private diff = new Float32Array(0);
   private distSq = new Float64Array(0);
-  /** The device path's a - b, the squared distances, and the loss's partial sums (see lossReduceOnDevice). */
+  /** The device path's a - b, the squared distances, and 1 / the loss's normalizer (GpuKernels.lossReduce). */
   private diffBlob = new Blob();
   private distBlob = new Blob();
-  private scratch = new Blob([2 * LOSS_PARTS + 1]);
+  private rnorm = new Blob([1]);
 
   override exactNumBottomBlobs(): number { return 3; }
   override exactNumTopBlobs(): number { return 1; }
@@ -107,8 +107,8 @@ export class ContrastiveLossLayer extends LossLayer {
     const d = this.diffBlob.deviceData(gpu, true), dist = this.distBlob.deviceData(gpu, true);
     gpu.kernels.run1d(k.contrastiveDiff, n, [a.deviceData(gpu), b.deviceData(gpu), d], [n, n, n], []);
     channelSumOnDevice(gpu, { num: 1, channels: N, spatial: a.channels }, SUM_PRODUCT, d, d, dist);
-    lossReduceOnDevice(gpu, k.contrastivePartial, N, [dist, y.deviceData(gpu)], [N, N], [this.margin, this.legacy ? 1 : 0],
-      this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true), { useCount: false, norm: 2 * N });
+    gpu.kernels.lossReduce(k.contrastivePartial, N, [dist, y.deviceData(gpu)], [N, N], [this.margin, this.legacy ? 1 : 0],
+      { useCount: false, norm: 2 * N }, top[0]!.deviceData(gpu, true), this.rnorm.deviceData(gpu, true));
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {

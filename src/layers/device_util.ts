@@ -61,19 +61,3 @@ export function neuronBackwardOnDevice(gpu: WebGpuDevice, k: KernelDef, input: B
 
 export const lossOpsOf = (gpu: WebGpuDevice) => lossOpsKernels(2 ** Math.floor(Math.log2(gpu.kernels.wg)), gpu.kernels.wg);
 
-/** Partial pairs of a lossReduceOnDevice, at most; its scratch holds 2 * LOSS_PARTS floats, then 1 / normalizer. */
-export const LOSS_PARTS = 256;
-
-/**
- * A loss on the device (wgsl/loss_ops.ts): partial kernel k over `count` items (operands ops, extents lens, its fields
- * after n and count: values), then out[0] = the loss sum / max(1, useCount ? the valid count : norm), and
- * scratch[2 * LOSS_PARTS] = 1 / that normalizer (for the backward pass). scratch: 2 * LOSS_PARTS + 1 floats.
- */
-export function lossReduceOnDevice(gpu: WebGpuDevice, k: KernelDef, count: number, ops: Operand[], lens: number[],
-  values: number[], scratch: GPUBuffer, out: Operand, o: { useCount: boolean; norm: number }): void {
-  const kk = lossOpsOf(gpu), rwg = 2 ** Math.floor(Math.log2(gpu.kernels.wg));
-  const groups = count > 0 ? Math.min(LOSS_PARTS, gpu.kernels.maxGroups, Math.ceil(count / rwg)) : 0;
-  if (groups > 0) gpu.kernels.run1d(k, groups * gpu.kernels.wg, [...ops, scratch], [...lens, 2 * groups], [count, ...values]);
-  gpu.kernels.run1d(kk.lossFinal, 1, [scratch, out, { buffer: scratch, offset: 2 * LOSS_PARTS }], [2 * groups, 1, 1],
-    [groups, o.useCount ? 1 : 0, o.norm]);
-}

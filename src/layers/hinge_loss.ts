@@ -4,7 +4,7 @@ import type { HingeLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { LOSS_PARTS, lossOpsOf, lossReduceOnDevice } from './device_util.js';
+import { lossOpsOf } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
@@ -16,8 +16,8 @@ export class HingeLossLayer extends LossLayer {
   private norm = L1;
   /** max(0, 1 - t x) from the last forward (Caffe keeps it in the bottom diff). */
   private margin = new Float32Array(0);
-  /** The device loss's partial sums (see lossReduceOnDevice). */
-  private scratch = new Blob([2 * LOSS_PARTS + 1]);
+  /** The device loss's 1 / normalizer (GpuKernels.lossReduce). */
+  private rnorm = new Blob([1]);
 
   override exactNumTopBlobs(): number { return 1; }
 
@@ -72,8 +72,8 @@ export class HingeLossLayer extends LossLayer {
   // A label outside [0, dim) cannot throw on the device: the loss is NaN instead. The margins are recomputed in backward.
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const b = bottom[0]!, n = b.count(), num = b.numAxes ? b.shape[0]! : 1;
-    lossReduceOnDevice(gpu, lossOpsOf(gpu).hingePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, num],
-      [n / num, this.norm === L2 ? 1 : 0], this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true), { useCount: false, norm: num });
+    gpu.kernels.lossReduce(lossOpsOf(gpu).hingePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, num],
+      [n / num, this.norm === L2 ? 1 : 0], { useCount: false, norm: num }, top[0]!.deviceData(gpu, true), this.rnorm.deviceData(gpu, true));
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {

@@ -10,7 +10,7 @@ import { Layer, registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
 import { lossParam, normalizer, LossLayer, VALID } from './loss_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { LOSS_PARTS, SUM, channelSumOnDevice, copyOnDevice, lossOpsOf, lossReduceOnDevice } from './device_util.js';
+import { SUM, channelSumOnDevice, copyOnDevice, lossOpsOf } from './device_util.js';
 
 const LOG_THRESHOLD = 1e-20;
 
@@ -18,9 +18,9 @@ export class InfogainLossLayer extends LossLayer {
   private prob = new Blob();
   private infogain = new Blob();
   private sumRowsH = new Float64Array(0);
-  /** The device path's row sums of H and the loss's partial sums (see lossReduceOnDevice). */
+  /** The device path's row sums of H and 1 / the loss's normalizer (GpuKernels.lossReduce). */
   private rowSumBlob = new Blob();
-  private scratch = new Blob([2 * LOSS_PARTS + 1]);
+  private rnorm = new Blob([1]);
   private axis = 1;
   private outer = 0;
   private inner = 0;
@@ -141,10 +141,10 @@ export class InfogainLossLayer extends LossLayer {
     const prob = this.prob.deviceData(gpu, true);
     gpu.kernels.softmax(bottom[0]!.deviceData(gpu), this.outer, K, this.inner, prob);
     const useCount = this.mode === VALID && this.ignoreLabel !== undefined;
-    lossReduceOnDevice(gpu, lossOpsOf(gpu).infogainPartial, positions,
+    gpu.kernels.lossReduce(lossOpsOf(gpu).infogainPartial, positions,
       [prob, bottom[1]!.deviceData(gpu), this.matrix(bottom).deviceData(gpu)], [n, positions, K * K], this.deviceValues(),
-      this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true),
-      { useCount, norm: useCount ? 0 : normalizer(this.mode, this.outer, this.inner, -1) });
+      { useCount, norm: useCount ? 0 : normalizer(this.mode, this.outer, this.inner, -1) },
+      top[0]!.deviceData(gpu, true), this.rnorm.deviceData(gpu, true));
     if (top.length === 2) copyOnDevice(gpu, n, prob, top[1]!.deviceData(gpu, true));
   }
 
@@ -158,7 +158,7 @@ export class InfogainLossLayer extends LossLayer {
     const rowSum = this.rowSumBlob.deviceData(gpu, true);
     channelSumOnDevice(gpu, { num: 1, channels: K, spatial: K }, SUM, H, H, rowSum);
     gpu.kernels.run1d(lossOpsOf(gpu).infogainBackward, n, [this.prob.deviceData(gpu), bottom[1]!.deviceData(gpu), H, rowSum,
-      top[0]!.deviceDiff(gpu), { buffer: this.scratch.deviceData(gpu), offset: 2 * LOSS_PARTS }, bottom[0]!.deviceDiff(gpu, true)],
+      top[0]!.deviceDiff(gpu), this.rnorm.deviceData(gpu), bottom[0]!.deviceDiff(gpu, true)],
       [n, positions, K * K, K, 1, 1, n], this.deviceValues());
   }
 }

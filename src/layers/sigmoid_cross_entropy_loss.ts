@@ -6,13 +6,13 @@ import { registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
 import { LossLayer, normalizer, VALID } from './loss_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { LOSS_PARTS, lossOpsOf, lossReduceOnDevice } from './device_util.js';
+import { lossOpsOf } from './device_util.js';
 
 export class SigmoidCrossEntropyLossLayer extends LossLayer {
   private sigmoid = new Blob();
   private norm = 1;
-  /** The device loss's partial sums, then 1 / normalizer (host-only layout: see lossReduceOnDevice). */
-  private scratch = new Blob([2 * LOSS_PARTS + 1]);
+  /** The device loss's 1 / normalizer (GpuKernels.lossReduce). */
+  private rnorm = new Blob([1]);
 
   override exactNumTopBlobs(): number { return 1; }
 
@@ -58,18 +58,18 @@ export class SigmoidCrossEntropyLossLayer extends LossLayer {
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const b = bottom[0]!, n = b.count(), outer = b.numAxes ? b.shape[0]! : 1;
     const useCount = this.mode === VALID && this.ignoreLabel !== undefined;
-    lossReduceOnDevice(gpu, lossOpsOf(gpu).sigmoidCePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, n],
-      this.ignoreValues(), this.scratch.deviceData(gpu, true), top[0]!.deviceData(gpu, true),
-      { useCount, norm: useCount ? 0 : normalizer(this.mode, outer, b.count(1), -1) });
+    gpu.kernels.lossReduce(lossOpsOf(gpu).sigmoidCePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, n],
+      this.ignoreValues(), { useCount, norm: useCount ? 0 : normalizer(this.mode, outer, b.count(1), -1) },
+      top[0]!.deviceData(gpu, true), this.rnorm.deviceData(gpu, true));
   }
 
   /** Scaled by the loss weight in the top's diff and the normalizer the forward pass kept. */
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
     if (propagateDown[1]) throw new Error(`Layer ${this.name} (SigmoidCrossEntropyLoss): cannot backpropagate to label inputs`);
     if (!propagateDown[0]) return;
-    const n = bottom[0]!.count(), s = this.scratch.deviceData(gpu);
+    const n = bottom[0]!.count();
     gpu.kernels.run1d(lossOpsOf(gpu).sigmoidCeBackward, n, [bottom[0]!.deviceData(gpu), bottom[1]!.deviceData(gpu),
-      top[0]!.deviceDiff(gpu), { buffer: s, offset: 2 * LOSS_PARTS }, bottom[0]!.deviceDiff(gpu, true)], [n, n, 1, 1, n], this.ignoreValues());
+      top[0]!.deviceDiff(gpu), this.rnorm.deviceData(gpu), bottom[0]!.deviceDiff(gpu, true)], [n, n, 1, 1, n], this.ignoreValues());
   }
 }
 

@@ -13,6 +13,8 @@ const FLT_MIN = 1.17549435e-38;
 
 export class SoftmaxWithLossLayer extends LossLayer {
   private prob = new Blob();
+  /** The device path's 1 / normalizer, written by the forward pass for the backward pass. */
+  private rnorm = new Blob([1]);
   private axis = 1;
   private outer = 0;
   private inner = 0;
@@ -88,7 +90,8 @@ export class SoftmaxWithLossLayer extends LossLayer {
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const x = bottom[0]!.deviceData(gpu), label = bottom[1]!.deviceData(gpu);
     const prob = this.prob.deviceData(gpu, true);
-    gpu.kernels.softmaxLossForward(x, label, this.labelOptions(bottom), this.normalization(), prob, top[0]!.deviceData(gpu, true));
+    gpu.kernels.softmaxLossForward(x, label, this.labelOptions(bottom), this.normalization(), prob, top[0]!.deviceData(gpu, true),
+      this.rnorm.deviceData(gpu, true));
     if (top.length === 2) {
       copyOnDevice(gpu, this.prob.count(), prob, top[1]!.deviceData(gpu, true));
     }
@@ -99,7 +102,7 @@ export class SoftmaxWithLossLayer extends LossLayer {
     if (propagateDown[1]) throw new Error(`Layer ${this.name}: cannot backpropagate to label inputs`);
     if (!propagateDown[0]) return;
     const prob = this.prob.deviceData(gpu), label = bottom[1]!.deviceData(gpu), topDiff = top[0]!.deviceDiff(gpu);
-    gpu.kernels.softmaxLossBackward(prob, label, this.labelOptions(bottom), this.normalization(), topDiff,
+    gpu.kernels.softmaxLossBackward(prob, label, this.labelOptions(bottom), this.rnorm.deviceData(gpu), topDiff,
       bottom[0]!.deviceDiff(gpu, true));
   }
 }

@@ -85,7 +85,7 @@ export class GpuKernels {
   private readonly ew; private readonly conv; private readonly pool; private readonly soft; private readonly red; private readonly loss;
   /** Workgroups of a reduction's first pass, at most (its partial pairs fill the scratch buffer). */
   private static readonly MAX_PARTIALS = 256;
-  /** The reductions' partial pairs, then one float (a loss's reciprocal normalizer for its backward pass). */
+  /** The reductions' partial pairs. */
   private scratchBuffer: GPUBuffer | undefined;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private solverDefs: Record<SolverRule, KernelDef> | undefined;
@@ -473,21 +473,22 @@ export class GpuKernels {
 
   /**
    * SoftmaxWithLoss forward: prob = softmax(x) over the channels; loss[0] = the sum of -log(max(prob[label], FLT_MIN))
-   * over the valid labels, divided by Caffe's normalizer. A label outside [0, channels) makes the loss NaN.
+   * over the valid labels, divided by Caffe's normalizer; rnorm[0] = 1 / the normalizer (for the backward pass). A label
+   * outside [0, channels) makes the loss NaN.
    */
-  softmaxLossForward(x: Operand, label: Operand, o: LabelOptions, normalization: LossNormalization, prob: Operand, loss: Operand): void {
+  softmaxLossForward(x: Operand, label: Operand, o: LabelOptions, normalization: LossNormalization, prob: Operand, loss: Operand,
+    rnorm: Operand): void {
     const n = o.outer * o.inner;
     this.softmax(x, o.outer, o.channels, o.inner, prob);
-    this.reduce(this.loss.nll, n, [prob, label], [n * o.channels, n], this.labelValues(o), loss, { what: 0, ...this.norm(o, normalization) });
+    this.lossReduce(this.loss.nll, n, [prob, label], [n * o.channels, n], this.labelValues(o), this.norm(o, normalization), loss, rnorm);
   }
 
-  /** SoftmaxWithLoss backward: dx = (prob - onehot(label)) * topDiff[0] / normalizer; 0 at ignored positions. */
-  softmaxLossBackward(prob: Operand, label: Operand, o: LabelOptions, normalization: LossNormalization, topDiff: Operand, dx: Operand): void {
+  /**
+   * SoftmaxWithLoss backward: dx = (prob - onehot(label)) * topDiff[0] * rnorm[0] (1 / the normalizer, which the forward
+   * pass wrote); 0 at ignored positions.
+   */
+  softmaxLossBackward(prob: Operand, label: Operand, o: LabelOptions, rnorm: Operand, topDiff: Operand, dx: Operand): void {
     const n = o.outer * o.inner, total = n * o.channels;
-    const rnorm = { buffer: this.scratch(), offset: 2 * GpuKernels.MAX_PARTIALS };
-    const norm = this.norm(o, normalization);
-    // Only 'valid' needs the count of valid labels; otherwise the final pass alone writes 1 / normalizer.
-    this.reduce(this.loss.nll, norm.useCount ? n : 0, [prob, label], [total, n], this.labelValues(o), rnorm, { what: 1, ...norm });
     this.run1d(this.loss.softmaxLossBackward, total, [prob, label, topDiff, rnorm, dx], [total, n, 1, 1, total],
       this.labelValues(o).slice(0, 4));
   }
@@ -520,7 +521,7 @@ export class GpuKernels {
   }
 
   private scratch(): GPUBuffer {
-    return (this.scratchBuffer ??= this.createBuffer(2 * GpuKernels.MAX_PARTIALS + 1));
+    return (this.scratchBuffer ??= this.createBuffer(2 * GpuKernels.MAX_PARTIALS));
   }
 
   /**
@@ -528,11 +529,28 @@ export class GpuKernels {
    * The scratch buffer is reused by every reduction: dispatches run in order, so that is safe within a submission.
    */
   private reduce(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[], out: Operand,
-    f: { what: number; accumulate?: boolean; useCount?: boolean; norm?: number }): void {
+    f: { what: number; accumulate?: boolean; useCount?: boolean; norm?: number }): number {
     const s = this.scratch();
     const groups = n > 0 ? Math.min(GpuKernels.MAX_PARTIALS, Math.ceil(n / this.rwg)) : 0;
     if (groups > 0) this.record(k, [...ops, s], [...lens, 2 * groups], [n, ...values], [groups, 1, 1]);
-    this.record(this.red.reduceFinal, [s, out], [2 * groups, 1],
+    this.reduceFinal(groups, out, f);
+    return groups;
+  }
+
+  /** reduce's second pass over the partial pairs of `groups` workgroups in the scratch buffer. */
+  private reduceFinal(groups: number, out: Operand, f: { what: number; accumulate?: boolean; useCount?: boolean; norm?: number }): void {
+    this.record(this.red.reduceFinal, [this.scratch(), out], [2 * groups, 1],
       [groups, f.useCount ? 1 : 0, f.norm ?? 1, f.what, f.accumulate ? 1 : 0], [1, 1, 1]);
+  }
+
+  /**
+   * A loss layer's reduction: partial kernel k (wgsl/reduce.ts partialKernel; its item adds the loss to a and the valid
+   * count to b) over n items, then out[0] = the loss sum / Caffe's normalizer (max(1, the valid count) with useCount,
+   * else max(1, norm)) and rnorm[0] = 1 / that normalizer, for the backward pass.
+   */
+  lossReduce(k: KernelDef, n: number, ops: Operand[], lens: number[], values: number[], o: { useCount: boolean; norm: number },
+    out: Operand, rnorm: Operand): void {
+    const groups = this.reduce(k, n, ops, lens, values, out, { what: 0, ...o });
+    this.reduceFinal(groups, rnorm, { what: 1, ...o });
   }
 }

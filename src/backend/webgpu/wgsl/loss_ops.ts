@@ -1,26 +1,14 @@
 // Kernels of the device paths of MVN, SigmoidCrossEntropyLoss, HingeLoss, ContrastiveLoss and InfogainLoss (src/layers),
-// with the host paths' formulas. The losses reduce in two deterministic passes (no atomics): a partial kernel of G
-// workgroups (grid-stride over `count` items, then a workgroup tree sum) writes a pair (loss, valid count) per
-// workgroup; lossFinal, one workgroup, sums the pairs, divides by Caffe's normalizer and also keeps 1 / normalizer for
-// the backward pass. See lossReduceOnDevice (src/layers/device_util.ts). `rwg` is a power of two.
+// with the host paths' formulas. Each loss is a partial kernel (wgsl/reduce.ts: its item adds the loss to a and the
+// valid count to b) that GpuKernels.lossReduce runs in two deterministic passes. `rwg` is a power of two.
 import { DF, DF_INIT } from './exact.js';
 import { ew } from './neuron.js';
-import { shared, treeSum } from './reduce.js';
+import { partialKernel } from './reduce.js';
 import type { KernelDef } from './shader.js';
 
-/** A partial kernel: `item` adds item j's share to a (the loss) and b (the count); n is the dispatch (G * wg). */
-function partial(name: string, operands: string[], fields: KernelDef['fields'], item: string, rwg: number): KernelDef {
-  return {
-    name, operands: [...operands, 'part'], fields: [['n', 'u32'], ['count', 'u32'], ...fields], workgroup: [rwg, 1, 1],
-    prelude: `${shared(rwg)}\nfn nan_f() -> f32 { var v = 0x7fc00000u; return bitcast<f32>(v); }`,
-    body: `
-  var a = 0.0; var b = 0.0;
-  for (var j = wid.x * ${rwg}u + lid.x; j < p.count; j += nwg.x * ${rwg}u) {
-${item}
-  }${treeSum(rwg)}
-  if (lid.x == 0u) { $part[2u * wid.x] = sa[0]; $part[2u * wid.x + 1u] = sb[0]; }`,
-  };
-}
+const NAN = 'fn nan_f() -> f32 { var v = 0x7fc00000u; return bitcast<f32>(v); }';
+const partial = (name: string, operands: string[], fields: KernelDef['fields'], item: string, rwg: number) =>
+  partialKernel(name, operands, fields, item, rwg, NAN);
 
 // ignore_label: hasIgnore, ignore (labels are truncated to integers, as Caffe's static_cast<int>).
 const ignoreFields = [['hasIgnore', 'u32'], ['ignore', 'i32']] as const;
@@ -30,24 +18,6 @@ function make(rwg: number, wg: number) {
   const k = (name: string, operands: string[], fields: KernelDef['fields'], body: string, prelude?: string) =>
     ew(name, operands, fields, body, wg, prelude);
   return {
-    /**
-     * out[0] = (sum of the G pairs' a) / max(1, useCount ? sum of b : norm); rnorm[0] = 1 / that normalizer.
-     * One workgroup (run1d with n = 1).
-     */
-    lossFinal: {
-      name: 'loss_ops_final', operands: ['part', 'out', 'rnorm'],
-      fields: [['n', 'u32'], ['groups', 'u32'], ['useCount', 'u32'], ['norm', 'f32']],
-      workgroup: [rwg, 1, 1], prelude: shared(rwg),
-      body: `
-  var a = 0.0; var b = 0.0;
-  for (var g = lid.x; g < p.groups; g += ${rwg}u) { a += $part[2u * g]; b += $part[2u * g + 1u]; }${treeSum(rwg)}
-  if (lid.x == 0u) {
-    let n = max(1.0, select(p.norm, sb[0], p.useCount != 0u));
-    $out[0] = sa[0] / n;
-    $rnorm[0] = 1.0 / n;
-  }`,
-    } satisfies KernelDef,
-
     // SigmoidCrossEntropyLoss: the numerically stable cross-entropy of sigmoid(x) against target t.
     sigmoidCePartial: partial('sigmoid_ce_partial', ['x', 't'], ignoreFields, `
     let t = $t[j];

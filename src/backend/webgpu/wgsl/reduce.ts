@@ -18,10 +18,14 @@ export function treeSum(wg: number): string {
 
 export const shared = (wg: number) => `var<workgroup> sa: array<f32, ${wg}>;\nvar<workgroup> sb: array<f32, ${wg}>;`;
 
-/** A partial kernel: `item` adds item j's share to a and b; the pair of workgroup w goes to part[2w], part[2w + 1]. */
-export function partialKernel(name: string, operands: string[], fields: KernelDef['fields'], item: string, wg: number): KernelDef {
+/**
+ * A partial kernel: `item` adds item j's share to a and b; the pair of workgroup w goes to part[2w], part[2w + 1].
+ * `prelude`: helper functions the item uses.
+ */
+export function partialKernel(name: string, operands: string[], fields: KernelDef['fields'], item: string, wg: number,
+  prelude = ''): KernelDef {
   return {
-    name, operands: [...operands, 'part'], fields: [['n', 'u32'], ...fields], workgroup: [wg, 1, 1], prelude: shared(wg),
+    name, operands: [...operands, 'part'], fields: [['n', 'u32'], ...fields], workgroup: [wg, 1, 1], prelude: `${shared(wg)}\n${prelude}`,
     body: `
   var a = 0.0; var b = 0.0;
   for (var j = wid.x * ${wg}u + lid.x; j < p.n; j += nwg.x * ${wg}u) {
