@@ -47,7 +47,7 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "
   const n = await Net.create(net(text('')), 0);
   fillUniform(n.blobByName('data')!);
   n.blobByName('label')!.data.set([1, 3]);
-  const loss = n.forwardFromTo();
+  const loss = await n.forwardFromTo();
   assert.ok(Math.abs(loss - 2.5 * n.blobByName('loss')!.data[0]!) < 1e-6);
   // Nothing below the loss learns or needs a gradient, so (as in Caffe) not even the loss layer runs backward.
   assert.deepEqual(n.layerNeedBackward, [false, false, false]);

@@ -236,7 +236,7 @@ export async function loadModel(o: LoadModelOptions): Promise<Model> {
       setBackend(eng.backend); // layers use the active backend: make it this model's (another model may have run since)
       await inputBlob.syncToHost(); // an in-place layer on a device may have written it there
       inputBlob.data.set(x);
-      await theNet.forwardRange();
+      await theNet.forwardFromTo();
       await outputBlob.syncToHost();
       const y = outputBlob.cpuData.slice(0, classes);
       return isProb ? y : softmax(y);

@@ -233,7 +233,7 @@ export class Classifier {
       if (tensors[i]!.length !== size) throw new ClassifierError(`tensor ${i} has ${tensors[i]!.length} values, the input takes ${size}`);
       data.set(tensors[i]!, i * size);
     }
-    await this.net.forwardRange();
+    await this.net.forwardFromTo();
     await this.output.syncToHost();
     const out = this.output.cpuData;
     const k = this.classes;

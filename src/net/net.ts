@@ -307,9 +307,9 @@ export class Net {
     if (this.gpu) await syncBlobsToHost([...this.blobs, ...this.params]);
   }
 
-  /** Forward through layers [start, end]; returns the total weighted loss. */
-  async forwardRange(start = 0, end = this.layers.length - 1): Promise<number> {
-    if (!this.gpu) return this.forwardFromTo(start, end);
+  /** Forward through layers [start, end] (Caffe's ForwardFromTo), on the host or the device; returns the total weighted loss. */
+  async forwardFromTo(start = 0, end = this.layers.length - 1): Promise<number> {
+    if (!this.gpu) return this.forwardOnHost(start, end);
     return (await this.recordForward(start, end))();
   }
 
@@ -333,9 +333,7 @@ export class Net {
     return async () => hostLoss + (onDevice ? (await gpu.download(loss, 1))[0]! : 0);
   }
 
-  /** Forward through layers [start, end] on the host; returns the total weighted loss. */
-  forwardFromTo(start = 0, end = this.layers.length - 1): number {
-    if (this.gpu) throw new Error(`net ${this.name} runs on ${this.gpu.name}: use forwardRange()`);
+  private forwardOnHost(start: number, end: number): number {
     let loss = 0;
     for (let i = start; i <= end; i++) {
       loss += this.layers[i]!.forwardWithLoss(this.bottomVecs[i]!, this.topVecs[i]!);
@@ -347,7 +345,7 @@ export class Net {
   /** Await data, run forward; returns the loss. Outputs are in `outputBlobs`. */
   async forward(): Promise<number> {
     await this.prefetch();
-    return this.forwardRange();
+    return this.forwardFromTo();
   }
 
   async backward(): Promise<void> {

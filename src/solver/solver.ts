@@ -218,7 +218,7 @@ export class Solver {
     const display = p.display ?? 0;
     if (display && this.iter % display === 0) {
       await this.net.prefetch();
-      const loss = await this.net.forwardRange();
+      const loss = await this.net.forwardFromTo();
       this.updateSmoothedLoss(loss, this.iter, p.average_loss ?? 1);
       logger('solver.cpp:327').info(`Iteration ${this.iter}, loss = ${fmtG(this.smoothedLoss)}`);
     }
