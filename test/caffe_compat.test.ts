@@ -5,17 +5,12 @@ import { cpSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'nod
 import path from 'node:path';
 import { main } from '../src/cli/main.js';
 import { setLogSink } from '../src/util/log.js';
-import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
-import { copyVector, scratchDir, vector } from './helpers.js';
+import { copyVector, mnistWorkDir, vector } from './helpers.js';
 
 let work = '';
 
 before(async () => {
-  work = scratchDir('tscaffe-compat-');
-  await ensureMnistLmdb(work, { progress: false });
-  for (const f of ['lenet_train_test.prototxt', 'lenet_solver_init.prototxt', 'lenet_iter_100.caffemodel', 'lenet_iter_100.solverstate']) {
-    cpSync(vector(f), path.join(work, f));
-  }
+  work = await mnistWorkDir('tscaffe-compat-', ['lenet_train_test.prototxt', 'lenet_solver_init.prototxt', 'lenet_iter_100.caffemodel', 'lenet_iter_100.solverstate']);
   mkdirSync(path.join(work, 'init'));
   cpSync(vector('init/lenet_iter_0.caffemodel'), path.join(work, 'init/caffe_iter_0.caffemodel'));
   mkdirSync(path.join(work, 'resume'));

@@ -6,7 +6,6 @@ import { cpSync, readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync
 import path from 'node:path';
 import { main } from '../src/cli/main.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
-import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 import { Net } from '../src/net/net.js';
 import { Blob } from '../src/blob/blob.js';
 import { copyTrainedLayersFromFile } from '../src/net/weights.js';
@@ -20,17 +19,13 @@ import { readNetParamsFromTextFile } from '../src/proto/upgrade.js';
 import type { LayerParameter, NetParameter } from '../src/proto/types.generated.js';
 import { protoShape } from '../src/blob/blob.js';
 import type { Dataset } from 'h5wasm/node';
-import { removeDir, scratchDir, vector } from './helpers.js';
+import { mnistWorkDir, removeDir, vector } from './helpers.js';
 
 let work = '';
 const cwd = process.cwd();
 
 before(async () => {
-  work = scratchDir('tscaffe-hdf5-');
-  await ensureMnistLmdb(work, { progress: false });
-  for (const f of ['lenet_train_test.prototxt', 'lenet_solver_100_hdf5.prototxt', 'lenet_iter_100.caffemodel', 'lenet_iter_100.solverstate']) {
-    cpSync(vector(f), path.join(work, f));
-  }
+  work = await mnistWorkDir('tscaffe-hdf5-', ['lenet_train_test.prototxt', 'lenet_solver_100_hdf5.prototxt', 'lenet_iter_100.caffemodel', 'lenet_iter_100.solverstate']);
   mkdirSync(path.join(work, 'hdf5'));
   for (const f of ['lenet_iter_100.caffemodel.h5', 'lenet_iter_100.solverstate.h5']) cpSync(vector('hdf5', f), path.join(work, 'hdf5', f));
   process.chdir(work);

@@ -1,8 +1,9 @@
-// Shared test helpers: where the real-Caffe vectors live and scratch folders.
+// Shared test helpers: where the real-Caffe vectors live, scratch folders, a work folder with MNIST's LMDBs.
 import { mkdtempSync, cpSync, chmodSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 
 /** Repository root (tests run from dist/test). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -25,6 +26,14 @@ export function copyVector(rel: string): string {
   cpSync(vector(rel), dst, { recursive: true });
   makeWritable(dst);
   return dst;
+}
+
+/** A scratch folder with MNIST's LMDBs (mnist_train_lmdb, mnist_test_lmdb) and copies of the named vector files. */
+export async function mnistWorkDir(prefix: string, vectorFiles: string[] = []): Promise<string> {
+  const dir = scratchDir(prefix);
+  await ensureMnistLmdb(dir, { progress: false });
+  for (const f of vectorFiles) cpSync(vector(f), path.join(dir, path.basename(f)));
+  return dir;
 }
 
 export function removeDir(p: string): void {

@@ -9,15 +9,13 @@ import { LearningRate } from '../src/solver/lr_policy.js';
 import { parseTextProto } from '../src/proto/textformat.js';
 import type { SolverParameter } from '../src/proto/types.generated.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
-import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
-import { scratchDir } from './helpers.js';
+import { mnistWorkDir } from './helpers.js';
 import '../src/backend/all.js';
 
 let dir = '';
 before(async () => {
   setQuiet(true);
-  dir = scratchDir('tscaffe-solver-');
-  await ensureMnistLmdb(dir, { progress: false });
+  dir = await mnistWorkDir('tscaffe-solver-');
 });
 
 function mlp(batch = 64): string {

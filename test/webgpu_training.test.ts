@@ -13,8 +13,7 @@ import { parseTextProto } from '../src/proto/textformat.js';
 import { readProtoBinary } from '../src/proto/io.js';
 import type { NetParameter, SolverParameter, SolverState } from '../src/proto/types.generated.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
-import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
-import { removeDir, scratchDir, vector } from './helpers.js';
+import { mnistWorkDir, removeDir, scratchDir, vector } from './helpers.js';
 import { adapterFoundTest, noAdapter } from './webgpu_helpers.js';
 
 const opened: WebGpuDevice[] = [];
@@ -27,8 +26,7 @@ async function openDevice(): Promise<WebGpuDevice> {
 let dir = '';
 before(async () => {
   setQuiet(true);
-  dir = scratchDir('tscaffe-webgpu-train-');
-  if (!noAdapter) await ensureMnistLmdb(dir, { progress: false });
+  dir = noAdapter ? scratchDir('tscaffe-webgpu-train-') : await mnistWorkDir('tscaffe-webgpu-train-');
 });
 after(() => {
   for (const d of opened) d.destroy(); // else Dawn keeps the process alive
