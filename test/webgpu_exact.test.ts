@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { noAdapter, requireAdapter, useTestDevice } from './webgpu_helpers.js';
 import { GpuKernels } from '../src/backend/webgpu/kernels.js';
 import { DF, DF_INIT } from '../src/backend/webgpu/wgsl/exact.js';
-import { ew } from '../src/backend/webgpu/wgsl/neuron.js';
+import { ew } from '../src/backend/webgpu/wgsl/shader.js';
 
 let gpu: GpuKernels;
 useTestDevice((d) => { gpu = new GpuKernels(d.device); });

@@ -59,5 +59,5 @@ export function neuronBackwardOnDevice(gpu: WebGpuDevice, k: KernelDef, input: B
   gpu.kernels.run1d(k, n, [input.deviceData(gpu), top.deviceDiff(gpu), bottom.deviceDiff(gpu, true)], [n, n, n], values);
 }
 
-export const lossOpsOf = (gpu: WebGpuDevice) => lossOpsKernels(2 ** Math.floor(Math.log2(gpu.kernels.wg)), gpu.kernels.wg);
+export const lossOpsOf = (gpu: WebGpuDevice) => lossOpsKernels(gpu.kernels.wg);
 

@@ -1,11 +1,7 @@
 // Elementwise kernels (1-D, one invocation per element; `i` is the element, p.n the count): ReLU, BLAS level 1, a
 // convolution's bias (the solvers' steps are in solver.ts). In-place use (an output operand at the same offset as an
 // input) is fine: each invocation reads its element before writing it.
-import type { KernelDef } from './shader.js';
-
-function ew(name: string, operands: string[], fields: KernelDef['fields'], body: string, wg: number): KernelDef {
-  return { name, operands, fields: [['n', 'u32'], ...fields], workgroup: [wg, 1, 1], body: `  if (i >= p.n) { return; }\n${body}` };
-}
+import { ew } from './shader.js';
 
 export const elementwiseKernels = (wg: number) => ({
   // Caffe: max(x, 0) + slope * min(x, 0); with slope 0, exactly 0 for x <= 0.

@@ -2,9 +2,8 @@
 // with the host paths' formulas. Each loss is a partial kernel (wgsl/reduce.ts: its item adds the loss to a and the
 // valid count to b) that GpuKernels.lossReduce runs in two deterministic passes. `rwg` is a power of two.
 import { DF, DF_INIT } from './exact.js';
-import { ew } from './neuron.js';
 import { partialKernel } from './reduce.js';
-import type { KernelDef } from './shader.js';
+import { ew, type KernelDef, perWorkgroupSize } from './shader.js';
 
 const NAN = 'fn nan_f() -> f32 { var v = 0x7fc00000u; return bitcast<f32>(v); }';
 const partial = (name: string, operands: string[], fields: KernelDef['fields'], item: string, rwg: number) =>
@@ -125,12 +124,5 @@ function make(rwg: number, wg: number) {
   };
 }
 
-const cache = new Map<string, ReturnType<typeof make>>();
-
-/** The kernels for reduction workgroups of rwg (a power of two) and 1-D workgroups of wg invocations. */
-export function lossOpsKernels(rwg: number, wg: number): ReturnType<typeof make> {
-  const key = `${rwg}/${wg}`;
-  let k = cache.get(key);
-  if (!k) cache.set(key, (k = make(rwg, wg)));
-  return k;
-}
+/** The kernels for 1-D workgroups of wg invocations (reductions: the largest power of two <= wg). */
+export const lossOpsKernels = perWorkgroupSize((wg) => make(2 ** Math.floor(Math.log2(wg)), wg));

@@ -2,12 +2,7 @@
 // `i` the element, p.n the count, the same formulas as the layers' host paths. Forward kernels read x and write y;
 // in place (y the same buffer and offset as x) is fine, each invocation reading its element before writing it.
 // Every operand is used by the body: WebGPU's automatic layout drops unused bindings, and the bind group would not match.
-import type { KernelDef } from './shader.js';
-
-/** A 1-D elementwise kernel over p.n elements (GpuKernels.run1d supplies n first). */
-export function ew(name: string, operands: string[], fields: KernelDef['fields'], body: string, wg: number, prelude?: string): KernelDef {
-  return { name, operands, fields: [['n', 'u32'], ...fields], workgroup: [wg, 1, 1], prelude, body: `  if (i >= p.n) { return; }\n${body}` };
-}
+import { ew, type KernelDef, perWorkgroupSize } from './shader.js';
 
 // tanh clamped where it is exactly +-1 in f32 (some implementations overflow in exp for large arguments).
 const helpers = `
@@ -91,11 +86,5 @@ function make(wg: number) {
   };
 }
 
-const cache = new Map<number, ReturnType<typeof make>>();
-
 /** The neuron kernels for 1-D workgroups of `wg` invocations (GpuKernels.wg). */
-export function neuronKernels(wg: number): ReturnType<typeof make> {
-  let k = cache.get(wg);
-  if (!k) cache.set(wg, (k = make(wg)));
-  return k;
-}
+export const neuronKernels = perWorkgroupSize(make);

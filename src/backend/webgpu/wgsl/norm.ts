@@ -1,8 +1,7 @@
 // BatchNorm's and LRN's kernels (src/layers/batch_norm.ts, lrn.ts), with the host paths' formulas. BatchNorm's
 // per-channel sums are routing.ts's channelSum; these are the 1-D steps around them (`i` the element or channel).
 import { DF, DF_INIT } from './exact.js';
-import { ew } from './neuron.js';
-import type { KernelDef } from './shader.js';
+import { ew, type KernelDef, perWorkgroupSize } from './shader.js';
 
 // Element i of an (n, C, H, W) array: `acc` = the sum of term(e) over LRN's window around i, across channels (C
 // neighbours within [c - pre, c + pre]) or within its channel (the size x size square, zero padded).
@@ -87,11 +86,5 @@ function make(wg: number) {
   };
 }
 
-const cache = new Map<number, ReturnType<typeof make>>();
-
 /** The normalization kernels for 1-D workgroups of `wg` invocations (GpuKernels.wg). */
-export function normKernels(wg: number): ReturnType<typeof make> {
-  let k = cache.get(wg);
-  if (!k) cache.set(wg, (k = make(wg)));
-  return k;
-}
+export const normKernels = perWorkgroupSize(make);

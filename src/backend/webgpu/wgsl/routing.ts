@@ -1,8 +1,7 @@
 // Kernels of the routing and arithmetic layers (Split, Concat, Slice, Eltwise, Bias, Scale, EuclideanLoss, and the
 // per-channel sums of Scale, PReLU and BatchNorm), with the host paths' formulas. 1-D kernels: `i` the element.
-import { ew } from './neuron.js';
 import { DF_INIT, dfSumPrelude, dfWorkgroupSum } from './exact.js';
-import type { KernelDef } from './shader.js';
+import { ew, type KernelDef, perWorkgroupSize } from './shader.js';
 
 // Broadcast over an (outer, dim, inner) array: element i uses entry (i / inner) % dim of the broadcast operand.
 const chan = '  let d = (i / p.inner) % p.dim;';
@@ -78,11 +77,5 @@ ${dfWorkgroupSum(rwg)}
   };
 }
 
-const cache = new Map<number, ReturnType<typeof make>>();
-
 /** The routing kernels for 1-D workgroups of `wg` invocations (GpuKernels.wg). */
-export function routingKernels(wg: number): ReturnType<typeof make> {
-  let k = cache.get(wg);
-  if (!k) cache.set(wg, (k = make(wg)));
-  return k;
-}
+export const routingKernels = perWorkgroupSize(make);

@@ -45,3 +45,18 @@ ${operands(k.body)}
 }
 `;
 }
+
+/** A kernel set's builder, memoized by workgroup size (layers ask for their kernels on every pass). */
+export function perWorkgroupSize<T>(make: (wg: number) => T): (wg: number) => T {
+  const made = new Map<number, T>();
+  return (wg) => {
+    let k = made.get(wg);
+    if (!k) made.set(wg, (k = make(wg)));
+    return k;
+  };
+}
+
+/** A 1-D elementwise kernel over p.n elements (GpuKernels.run1d supplies n first); `i` is the element. */
+export function ew(name: string, operands: string[], fields: KernelDef['fields'], body: string, wg: number, prelude?: string): KernelDef {
+  return { name, operands, fields: [['n', 'u32'], ...fields], workgroup: [wg, 1, 1], prelude, body: `  if (i >= p.n) { return; }\n${body}` };
+}

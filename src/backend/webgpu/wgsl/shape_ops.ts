@@ -1,8 +1,7 @@
 // Kernels of the shape layers' device paths (Crop, Tile, Reduction, ArgMax, Embed), with the host paths' formulas and
 // summation orders. 1-D kernels: `i` the element (or the row, for ArgMax and Reduction).
-import { ew } from './neuron.js';
 import { DF_INIT, dfSumPrelude, dfWorkgroupSum } from './exact.js';
-import type { KernelDef } from './shader.js';
+import { ew, type KernelDef, perWorkgroupSize } from './shader.js';
 
 /** The most axes a crop copy indexes (after merging contiguous ones: see CropLayer). */
 export const CROP_AXES = 8;
@@ -116,11 +115,5 @@ ${dfWorkgroupSum(rwg)}
   };
 }
 
-const cache = new Map<number, ReturnType<typeof make>>();
-
 /** The shape-layer kernels for 1-D workgroups of `wg` invocations (GpuKernels.wg). */
-export function shapeOpsKernels(wg: number): ReturnType<typeof make> {
-  let k = cache.get(wg);
-  if (!k) cache.set(wg, (k = make(wg)));
-  return k;
-}
+export const shapeOpsKernels = perWorkgroupSize(make);
