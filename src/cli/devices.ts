@@ -3,7 +3,7 @@
 import type { SolverParameter } from '../proto/types.generated.js';
 import { has } from '../proto/caffe.js';
 import { backend } from '../backend/backend.js';
-import { findGpuAdapters, formatAdapter, isSoftwareAdapter } from '../backend/webgpu/device.js';
+import { findGpuAdapters, formatAdapter, isSoftwareAdapter, requestGpuDevice } from '../backend/webgpu/device.js';
 import { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import { logger } from '../util/log.js';
 import { UsageError } from './flags.js';
@@ -36,15 +36,17 @@ export async function openDevices(gpuFlag: string, threads: unknown, solver?: So
         return id;
       });
       logger('caffe.cpp:210').info(`Using GPUs ${ids.join(', ')}`);
+      const used = new Set<number>();
       for (const id of ids) {
         const a = adapters[id]!;
         logger('caffe.cpp:222').info(`GPU ${id}: ${formatAdapter(a.description)}`);
         if (isSoftwareAdapter(a.description)) {
           logger('caffe.cpp:224').warn(`GPU ${id} is a software adapter (${a.description.name}): expect it to be slower than the CPU backend`);
         }
-        // A fresh adapter object per device: a WebGPU adapter gives out one device only.
-        const d = await WebGpuDevice.open(id);
+        // A WebGPU adapter gives out one device only: a repeated id asks for a fresh adapter object.
+        const d = used.has(id) ? await WebGpuDevice.open(id) : new WebGpuDevice(await requestGpuDevice(a), a.description);
         if (!d) throw new Error(`WebGPU adapter ${id} disappeared`);
+        used.add(id);
         devices.push(d);
       }
       return devices;
