@@ -3,8 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { main } from '../src/cli/main.js';
-import { setLogSink } from '../src/util/log.js';
+import { runLogged } from './cli_capture.js';
 import { copyVector, mnistWorkDir, vector } from './helpers.js';
 
 let work = '';
@@ -18,16 +17,7 @@ before(async () => {
   process.chdir(work);
 });
 
-/** Run a tscaffe command in-process, returning its exit code and log lines. */
-async function run(args: string[]): Promise<{ code: number; lines: string[] }> {
-  const lines: string[] = [];
-  const prev = setLogSink({ write: (l) => lines.push(l.trimEnd()) });
-  try {
-    return { code: await main(args), lines };
-  } finally {
-    setLogSink(prev);
-  }
-}
+const run = runLogged;
 
 /** "Iteration N ..., loss = X" and test outputs from a Caffe-format log. */
 function lossesOf(lines: string[]): Map<string, number> {

@@ -1,6 +1,7 @@
 // Run a `tscaffe` command in this process and capture what it prints (platform commands print through cliOut).
 import { main } from '../src/cli/main.js';
 import { cliOut } from '../src/platform/storage/cli.js';
+import { setLogSink } from '../src/util/log.js';
 
 export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -19,4 +20,15 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
     process.stderr.write = ew;
   }
   return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+/** Run a tscaffe command in-process, returning its exit code and its log lines (glog lines, through the log sink). */
+export async function runLogged(args: string[]): Promise<{ code: number; lines: string[] }> {
+  const lines: string[] = [];
+  const prev = setLogSink({ write: (l) => void lines.push(l.trimEnd()) });
+  try {
+    return { code: await main(args), lines };
+  } finally {
+    setLogSink(prev);
+  }
 }

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync, mkdirSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { main } from '../src/cli/main.js';
+import { runLogged } from './cli_capture.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
 import { Net } from '../src/net/net.js';
 import { Blob } from '../src/blob/blob.js';
@@ -36,16 +36,7 @@ after(() => {
   removeDir(work);
 });
 
-/** Run a tscaffe command in-process, returning its exit code and log lines. */
-async function run(args: string[]): Promise<{ code: number; lines: string[] }> {
-  const lines: string[] = [];
-  const prev = setLogSink({ write: (l) => lines.push(l.trimEnd()) });
-  try {
-    return { code: await main(args), lines };
-  } finally {
-    setLogSink(prev);
-  }
-}
+const run = runLogged;
 
 const msgOf = (l: string) => l.slice(l.indexOf('] ') + 2);
 
