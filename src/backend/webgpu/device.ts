@@ -21,6 +21,8 @@ export interface GpuAdapterDescription {
   backend: string;
   /** 'compatibility' for adapters that only offer WebGPU's compatibility mode (e.g. Dawn on OpenGL). */
   featureLevel: 'core' | 'compatibility';
+  /** The runtime marks it a fallback adapter (a software implementation, e.g. lavapipe or SwiftShader). */
+  fallback: boolean;
   limits: Record<KeyLimit, number>;
 }
 
@@ -58,13 +60,13 @@ function loadDawn(): Promise<DawnModule | null> {
   return dawn;
 }
 
-function guessBackend(text: string, asked: string): string {
-  if (asked !== 'default') return asked;
-  for (const [re, name] of [[/vulkan/i, 'vulkan'], [/metal/i, 'metal'], [/d3d12|direct3d/i, 'd3d12'], [/opengl/i, 'opengl']] as const) {
-    if (re.test(text)) return name;
-  }
-  return 'default';
-}
+/** Dawn's native backend on each platform: what `-gpu N` runs on where the machine has a GPU. */
+const NATIVE_BACKENDS: Record<string, string> = { linux: 'vulkan', win32: 'd3d12', darwin: 'metal' };
+/** Dawn backends that only offer WebGPU's compatibility mode. */
+const COMPATIBILITY_BACKENDS = new Set(['opengl', 'opengles', 'd3d11']);
+/** TSCAFFE_WEBGPU_BACKEND picks one of Dawn's backends by name (e.g. opengl where a Vulkan driver misbehaves). */
+const BACKEND_ENV = 'TSCAFFE_WEBGPU_BACKEND';
+const DAWN_BACKENDS = ['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles'];
 
 function describe(adapter: GPUAdapter, index: number, backend: string, featureLevel: 'core' | 'compatibility'): GpuAdapterDescription {
   const info = adapter.info;
@@ -78,8 +80,9 @@ function describe(adapter: GPUAdapter, index: number, backend: string, featureLe
     name,
     vendor: info.vendor || 'unknown',
     architecture: info.architecture || 'unknown',
-    backend: guessBackend(`${info.description} ${info.device}`, backend),
+    backend,
     featureLevel,
+    fallback: info.isFallbackAdapter === true,
     limits,
   };
 }
@@ -101,10 +104,11 @@ async function adaptersOf(gpu: GPU, opts: GPURequestAdapterOptions): Promise<GPU
 }
 
 /**
- * Every WebGPU adapter this runtime offers, numbered from 0 in the order `-gpu N` will use. In Node: Dawn's default
- * backend (Vulkan, Metal or D3D12); if that finds none, Dawn's OpenGL backend in compatibility mode (e.g. Mesa's
- * llvmpipe on a machine without a GPU; EGL_PLATFORM=surfaceless is set when unset so that no display is needed).
- * An empty list means no adapter (never an exception).
+ * Every WebGPU adapter this runtime offers, numbered from 0 in the order `-gpu N` will use. In Node: Dawn's native
+ * backend (Vulkan on Linux, Metal on macOS, D3D12 on Windows); if that finds none, Dawn's OpenGL backend in
+ * compatibility mode (e.g. Mesa's llvmpipe on a machine without a GPU; EGL_PLATFORM=surfaceless is set when unset so
+ * that no display is needed). TSCAFFE_WEBGPU_BACKEND=<name> asks that one backend alone. An empty list means no
+ * adapter (never an exception); an unknown backend name is an error.
  */
 export async function findGpuAdapters(): Promise<FoundAdapter[]> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -114,14 +118,19 @@ export async function findGpuAdapters(): Promise<FoundAdapter[]> {
   }
   const m = await loadDawn();
   if (!m) return [];
-  type Level = GpuAdapterDescription['featureLevel'];
-  let list = (await adaptersOf(dawnInstance(m, []), {})).map((a) => ({ a, backend: 'default', level: 'core' as Level }));
-  if (list.length === 0) {
-    if (process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
-    const gl = await adaptersOf(dawnInstance(m, ['backend=opengl']), { featureLevel: 'compatibility' });
-    list = gl.map((a) => ({ a, backend: 'opengl', level: 'compatibility' as Level }));
+  const asked = process.env[BACKEND_ENV];
+  if (asked && !DAWN_BACKENDS.includes(asked)) {
+    throw new Error(`${BACKEND_ENV}=${asked}: not a WebGPU backend (one of ${DAWN_BACKENDS.join(', ')})`);
   }
-  return list.map((x, i) => ({ adapter: x.a, description: describe(x.a, i, x.backend, x.level) }));
+  const native = NATIVE_BACKENDS[process.platform];
+  const order = asked ? [asked] : native ? [native, 'opengl'] : ['opengl'];
+  for (const backend of order) {
+    const level = COMPATIBILITY_BACKENDS.has(backend) ? 'compatibility' : 'core';
+    if (backend.startsWith('opengl') && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
+    const list = await adaptersOf(dawnInstance(m, [`backend=${backend}`]), { featureLevel: level });
+    if (list.length) return list.map((a, i) => ({ adapter: a, description: describe(a, i, backend, level) }));
+  }
+  return [];
 }
 
 /** A device on the adapter, with the KEY_LIMITS raised to the adapter's own (WebGPU's defaults are far lower). */
@@ -154,14 +163,14 @@ export async function openGpu(index = 0): Promise<OpenedGpu | null> {
 
 /** Adapters without a GPU behind them: Mesa's llvmpipe/lavapipe, SwiftShader. */
 export function isSoftwareAdapter(d: GpuAdapterDescription): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${d.name} ${d.architecture}`);
+  return d.fallback || /llvmpipe|lavapipe|swiftshader|software/i.test(`${d.name} ${d.architecture}`);
 }
 
 /** One line per adapter, for device_query and logs. */
 export function formatAdapter(d: GpuAdapterDescription): string {
   const l = d.limits;
   return `Adapter ${d.index}: ${d.name}; vendor ${d.vendor}; architecture ${d.architecture}; backend ${d.backend}` +
-    ` (${d.featureLevel}); maxComputeWorkgroupSizeX ${l.maxComputeWorkgroupSizeX}; maxComputeInvocationsPerWorkgroup ` +
+    ` (${d.featureLevel}${d.fallback ? ', fallback adapter' : ''}); maxComputeWorkgroupSizeX ${l.maxComputeWorkgroupSizeX}; maxComputeInvocationsPerWorkgroup ` +
     `${l.maxComputeInvocationsPerWorkgroup}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}; maxBufferSize ` +
     `${l.maxBufferSize}; maxComputeWorkgroupStorageSize ${l.maxComputeWorkgroupStorageSize}`;
 }
