@@ -50,3 +50,15 @@ for (const type of [...new Set(CASES.map(typeOf))]) {
     }
   });
 }
+
+test('webgpu layers: a label out of range fails on the device as on the CPU, naming the layer and the label', { skip: noAdapter || false }, async () => {
+  const labelled = CASES.filter((c) => ['SoftmaxWithLoss', 'Accuracy', 'HingeLoss', 'InfogainLoss'].includes(typeOf(c)));
+  assert.equal(new Set(labelled.map(typeOf)).size, 4);
+  for (const c of labelled) {
+    // Labels drawn from [0, 1000): out of range for every case's few classes.
+    const bad = { ...c, bottoms: (n: number) => c.bottoms(n).map((s) => (s.kind === 'lab' ? { ...s, classes: 1000 } : s)) };
+    const cpu = await runCase(bad, ts).then(() => '', (e: Error) => e.message);
+    assert.match(cpu, /^Layer l.*: label \d+ out of range \[0, \d+\)/, c.proto);
+    await assert.rejects(runCase(bad, ts, t.gpu), { message: cpu }, c.proto);
+  }
+});

@@ -111,6 +111,11 @@ export class Blob {
     return this._diff.device(dev, write, `${this.name} diff`);
   }
 
+  /** Whether the data is newer on a device than on the host (cpuData would throw). */
+  get dataOnDevice(): boolean {
+    return this._data.onDevice;
+  }
+
   /** Whether the data or diff is newer on a device than on the host. */
   get onDevice(): boolean {
     return this._data.onDevice || this._diff.onDevice;

@@ -3,6 +3,7 @@ import type { AccuracyParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
+import { badHostLabel } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 
 export class AccuracyLayer extends Layer {
@@ -44,7 +45,7 @@ export class AccuracyLayer extends Layer {
       for (let j = 0; j < inner; j++) {
         const l = Math.trunc(label[i * inner + j]!);
         if (this.ignoreLabel !== undefined && l === this.ignoreLabel) continue;
-        if (l < 0 || l >= C) throw new Error(`Layer ${this.name}: label ${l} out of range [0, ${C})`);
+        if (l < 0 || l >= C) throw this.labelError(l, C);
         if (perClassN) perClassN[l]!++;
         // Caffe counts every class scoring >= the true class (itself included, so ties count against it).
         const v = x[i * C * inner + l * inner + j]!;
@@ -66,8 +67,14 @@ export class AccuracyLayer extends Layer {
   }
 
   // A label outside [0, channels) cannot throw on the device: the accuracy is NaN instead.
+  private labelError(l: number, classes: number): Error {
+    return new Error(`Layer ${this.name}: label ${l} out of range [0, ${classes})`);
+  }
+
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const b = bottom[0]!;
+    const bad = badHostLabel(bottom[1]!, b.shape[this.axis]!, this.ignoreLabel);
+    if (bad !== undefined) throw this.labelError(bad, b.shape[this.axis]!);
     const o = { outer: b.count(0, this.axis), channels: b.shape[this.axis]!, inner: b.count(this.axis + 1), ignoreLabel: this.ignoreLabel };
     const x = b.deviceData(gpu), label = bottom[1]!.deviceData(gpu);
     gpu.kernels.accuracy(x, label, o, this.topK, top[0]!.deviceData(gpu, true));

@@ -12,6 +12,20 @@ import { lossOpsKernels } from '../backend/webgpu/wgsl/loss_ops.js';
 export const neuronOf = (gpu: WebGpuDevice) => neuronKernels(gpu.kernels.wg);
 export const routingOf = (gpu: WebGpuDevice) => routingKernels(gpu.kernels.wg);
 
+/**
+ * The first label outside [0, classes) (ignore_label aside), read from the host copy while the host still holds the
+ * labels (they came from a data layer: the usual case); the device kernels would index past the class axis instead.
+ * Labels computed on the device are not read back (the host reads only what it logs): undefined then.
+ */
+export function badHostLabel(label: Blob, classes: number, ignoreLabel?: number): number | undefined {
+  if (label.dataOnDevice) return undefined;
+  for (const v of label.cpuData) {
+    const l = Math.trunc(v);
+    if (l !== ignoreLabel && (l < 0 || l >= classes)) return l;
+  }
+  return undefined;
+}
+
 /** y = x over n floats. */
 export function copyOnDevice(gpu: WebGpuDevice, n: number, x: Operand, y: Operand): void {
   gpu.kernels.run1d(routingOf(gpu).copy, n, [x, y], [n, n], []);

@@ -4,7 +4,7 @@ import type { HingeLossParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { lossOpsOf } from './device_util.js';
+import { badHostLabel, lossOpsOf } from './device_util.js';
 import { Layer, registerLayer } from './layer.js';
 import { LossLayer } from './loss_util.js';
 import { checkSameNum } from './loss_shape.js';
@@ -43,7 +43,7 @@ export class HingeLossLayer extends LossLayer {
     m.set(x);
     for (let i = 0; i < num; i++) {
       const l = Math.trunc(label[i]!);
-      if (l < 0 || l >= dim) throw new Error(`Layer ${this.name} (HingeLoss): label ${l} out of range [0, ${dim})`);
+      if (l < 0 || l >= dim) throw this.labelError(l, dim);
       m[i * dim + l]! *= -1;
     }
     let loss = 0;
@@ -70,8 +70,14 @@ export class HingeLossLayer extends LossLayer {
   }
 
   // A label outside [0, dim) cannot throw on the device: the loss is NaN instead. The margins are recomputed in backward.
+  private labelError(l: number, classes: number): Error {
+    return new Error(`Layer ${this.name} (HingeLoss): label ${l} out of range [0, ${classes})`);
+  }
+
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const b = bottom[0]!, n = b.count(), num = b.numAxes ? b.shape[0]! : 1;
+    const bad = badHostLabel(bottom[1]!, n / num);
+    if (bad !== undefined) throw this.labelError(bad, n / num);
     gpu.kernels.lossReduce(lossOpsOf(gpu).hingePartial, n, [b.deviceData(gpu), bottom[1]!.deviceData(gpu)], [n, num],
       [n / num, this.norm === L2 ? 1 : 0], { useCount: false, norm: num }, top[0]!.deviceData(gpu, true), this.rnorm.deviceData(gpu, true));
   }

@@ -10,7 +10,7 @@ import { Layer, registerLayer } from './layer.js';
 import { checkSameNum } from './loss_shape.js';
 import { lossParam, normalizer, LossLayer, VALID } from './loss_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { SUM, channelSumOnDevice, copyOnDevice, lossOpsOf } from './device_util.js';
+import { SUM, badHostLabel, channelSumOnDevice, copyOnDevice, lossOpsOf } from './device_util.js';
 
 const LOG_THRESHOLD = 1e-20;
 
@@ -88,7 +88,7 @@ export class InfogainLossLayer extends LossLayer {
   private label(bottom: Blob[], i: number, j: number): number | undefined {
     const l = Math.trunc(bottom[1]!.data[i * this.inner + j]!);
     if (this.ignoreLabel !== undefined && l === this.ignoreLabel) return undefined;
-    if (l < 0 || l >= this.numLabels) throw this.err(`label ${l} out of range [0, ${this.numLabels})`);
+    if (l < 0 || l >= this.numLabels) throw this.labelError(l);
     return l;
   }
 
@@ -136,8 +136,14 @@ export class InfogainLossLayer extends LossLayer {
 
   // A label outside [0, K) cannot throw on the device: the loss (and its gradient) is NaN instead. A file-loaded H is
   // a host blob: deviceData uploads it once.
+  private labelError(l: number): Error {
+    return this.err(`label ${l} out of range [0, ${this.numLabels})`);
+  }
+
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
     const K = this.numLabels, n = bottom[0]!.count(), positions = this.outer * this.inner;
+    const bad = badHostLabel(bottom[1]!, K, this.ignoreLabel);
+    if (bad !== undefined) throw this.labelError(bad);
     const prob = this.prob.deviceData(gpu, true);
     gpu.kernels.softmax(bottom[0]!.deviceData(gpu), this.outer, K, this.inner, prob);
     const useCount = this.mode === VALID && this.ignoreLabel !== undefined;

@@ -5,7 +5,7 @@ import { Blob } from '../blob/blob.js';
 import { backend } from '../backend/backend.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
 import type { LabelOptions, LossNormalization } from '../backend/webgpu/kernels.js';
-import { copyOnDevice } from './device_util.js';
+import { badHostLabel, copyOnDevice } from './device_util.js';
 import { registerLayer } from './layer.js';
 import { BATCH_SIZE, FULL, LossLayer, NONE, VALID, normalizer } from './loss_util.js';
 
@@ -45,7 +45,7 @@ export class SoftmaxWithLossLayer extends LossLayer {
       for (let j = 0; j < this.inner; j++) {
         const l = Math.trunc(label[i * this.inner + j]!);
         if (this.ignoreLabel !== undefined && l === this.ignoreLabel) continue;
-        if (l < 0 || l >= C) throw new Error(`Layer ${this.name}: label ${l} out of range [0, ${C})`);
+        if (l < 0 || l >= C) throw this.labelError(l, C);
         loss -= Math.log(Math.max(p[i * C * this.inner + l * this.inner + j]!, FLT_MIN));
         count++;
       }
@@ -87,7 +87,13 @@ export class SoftmaxWithLossLayer extends LossLayer {
   }
 
   // A label outside [0, channels) cannot throw on the device: the loss is NaN instead.
+  private labelError(l: number, classes: number): Error {
+    return new Error(`Layer ${this.name}: label ${l} out of range [0, ${classes})`);
+  }
+
   override forwardGpu(bottom: Blob[], top: Blob[], gpu: WebGpuDevice): void {
+    const C = bottom[0]!.shape[this.axis]!, bad = badHostLabel(bottom[1]!, C, this.ignoreLabel);
+    if (bad !== undefined) throw this.labelError(bad, C);
     const x = bottom[0]!.deviceData(gpu), label = bottom[1]!.deviceData(gpu);
     const prob = this.prob.deviceData(gpu, true);
     gpu.kernels.softmaxLossForward(x, label, this.labelOptions(bottom), this.normalization(), prob, top[0]!.deviceData(gpu, true),
