@@ -121,20 +121,27 @@ gpuTest('solver options on the device match the CPU: iter_size, clip_gradients (
   }
 });
 
-gpuTest('a training iteration stays on the device: one read back (the loss), uploads only of the new batch', async () => {
+gpuTest('a training iteration stays on the device: one read back (the loss), uploads only of the new batch, no new bind groups', async () => {
   const gpu = await openDevice();
-  const reads: number[] = [], writes: number[] = [];
+  const reads: number[] = [], writes: number[] = [], created: number[] = [];
   let iter = 0;
   const download = gpu.download.bind(gpu), upload = gpu.upload.bind(gpu);
   gpu.download = (src, n) => { reads[iter] = (reads[iter] ?? 0) + 1; return download(src, n); };
   gpu.upload = (host, dst) => { writes[iter] = (writes[iter] ?? 0) + 1; upload(host, dst); };
-  const s = await Solver.create(solverParam(lenet(8), 'max_iter: 6'), { devices: [gpu], onIteration: (i) => { iter = i; } });
+  const counts = gpu.kernels.dispatcher.counts;
+  const s = await Solver.create(solverParam(lenet(8), 'max_iter: 6'), { devices: [gpu], onIteration: (i) => {
+    created[i] = counts.bindGroupsCreated; iter = i;
+  } });
   await s.solve();
   await s.close();
   // Iteration 0 uploads the weights and history too; each later one only the Data layer's data and labels.
   assert.deepEqual(reads, [1, 1, 1, 1, 1, 1]);
   assert.ok(writes[0]! > 2);
   assert.deepEqual(writes.slice(1), [2, 2, 2, 2, 2]);
+  // The same dispatches over the same buffers reuse their bind groups once the first iterations have made them (the
+  // first update runs in a submission of its own, the next ones with the following forward pass).
+  assert.ok(counts.bindGroupsCreated > 0 && counts.dispatches > 6 * 40);
+  assert.equal(created.at(-1), created[3], `bind groups made by the end of each iteration: ${created.join(' ')}`);
 });
 
 gpuTest('data-parallel on two devices (batch 32 each) equals one device on batch 64, and the replicas stay identical', async () => {

@@ -6,7 +6,7 @@ import { allocFloat32, backend, convOutputSize, type ConvGeometry, type MatrixLa
 import { fillBlob } from '../util/filler.js';
 import { envVar } from '../util/env.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import type { GpuOperand } from '../backend/webgpu/kernels.js';
+import type { GpuOperand } from '../backend/webgpu/dispatcher.js';
 import { Layer } from './layer.js';
 
 /** Columns (images x output pixels) per batched convolution GEMM (TSCAFFE_CONV_CHUNK). */

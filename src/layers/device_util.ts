@@ -1,6 +1,6 @@
 // Helpers of the layers' device paths (Layer.forwardGpu/backwardGpu): the routing kernels (wgsl/routing.ts) over
 // device buffers, with their operand extents worked out once here.
-import type { Operand } from '../backend/webgpu/kernels.js';
+import type { Operand } from '../backend/webgpu/dispatcher.js';
 import type { KernelDef } from '../backend/webgpu/wgsl/shader.js';
 import type { Blob } from '../blob/blob.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';

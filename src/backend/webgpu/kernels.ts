@@ -1,8 +1,7 @@
 /// <reference types="@webgpu/types" />
-// GpuKernels: tscaffe's primitive kernels in WGSL over GPUBuffer operands. Every kernel method only records a dispatch;
-// submit() encodes everything recorded into one command encoder and one compute pass (WebGPU orders dispatches and
-// makes each one's writes visible to the next), so a whole training iteration can run without a host round trip.
-// download() is the only way back to the host. Operand offsets and sizes are in floats. Reductions, losses and accuracy
+// GpuKernels: tscaffe's primitive kernels in WGSL over GPUBuffer operands. Every kernel method only records a dispatch
+// (dispatcher.ts); submit() sends everything recorded at once, so a whole training iteration can run without a host
+// round trip. download() is the only way back to the host. Operand offsets and sizes are in floats. Reductions, losses and accuracy
 // write their results into device buffers (see wgsl/reduce.ts), so the host reads only the numbers it logs.
 import { BATCH_SIZE, FULL, NONE, VALID, normalizer } from '../../layers/loss_normalization.js';
 import type { ConvGeometry, MatrixLayout, PoolGeometry } from '../backend.js';
@@ -13,7 +12,8 @@ import { GEMM_KT, gemmDirectKernel, gemmKernel, gemmSplitSumKernel } from './wgs
 import { lossKernels } from './wgsl/loss.js';
 import { poolKernels } from './wgsl/pool.js';
 import { reduceKernels } from './wgsl/reduce.js';
-import { type FieldType, type KernelDef, shaderSource } from './wgsl/shader.js';
+import type { KernelDef } from './wgsl/shader.js';
+import { Dispatcher, type Operand } from './dispatcher.js';
 import { softmaxKernels } from './wgsl/softmax.js';
 import { SOLVER_HISTORY, type SolverRule, solverKernels } from './wgsl/solver.js';
 import { adamCorrection } from '../../solver/updates.js';
@@ -42,14 +42,6 @@ export interface SolverStepOptions {
   iter?: number;
 }
 
-/** A kernel operand: floats from `offset` (default 0) of a STORAGE buffer. */
-export interface GpuOperand {
-  buffer: GPUBuffer;
-  offset?: number;
-}
-
-export type Operand = GPUBuffer | GpuOperand;
-
 /** Caffe's LossParameter normalization modes (loss_util.ts), by name. */
 export type LossNormalization = 'full' | 'valid' | 'batch_size' | 'none';
 
@@ -60,19 +52,6 @@ export interface LabelOptions {
   inner: number;
   /** Caffe's ignore_label: positions with this label count neither in the loss nor in the normalizer. */
   ignoreLabel?: number;
-}
-
-interface Recorded {
-  pipeline: GPUComputePipeline;
-  entries: GPUBindGroupEntry[];
-  params: ArrayBuffer;
-  groups: [number, number, number];
-}
-
-const PARAM_SLOT = 256; // bytes per dispatch in the uniform buffer: WebGPU's largest minUniformBufferOffsetAlignment
-
-function operand(o: Operand): { buffer: GPUBuffer; offset: number } {
-  return 'buffer' in o ? { buffer: o.buffer, offset: o.offset ?? 0 } : { buffer: o, offset: 0 };
 }
 
 export class GpuKernels {
@@ -87,20 +66,19 @@ export class GpuKernels {
   private static readonly MAX_PARTIALS = 256;
   /** The reductions' partial pairs. */
   private scratchBuffer: GPUBuffer | undefined;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
   private solverDefs: Record<SolverRule, KernelDef> | undefined;
   private splitBuffer: GPUBuffer | undefined;
   private readonly splitSum: KernelDef;
-  private pending: Recorded[] = [];
-  private params: GPUBuffer | undefined;
+  /** Records and sends the dispatches. */
+  readonly dispatcher: Dispatcher;
   /** The first WebGPU error no error scope caught (e.g. a shader that failed to compile); download() reports it. */
   private error: string | undefined;
 
   /** maxComputeWorkgroupsPerDimension, or less where the caller asks (tests use that to exercise split dispatches). */
   readonly maxGroups: number;
 
-  /** The device limits record() checks on every dispatch (read once: each read of device.limits crosses into Dawn). */
-  private readonly limits: { offsetAlign: number; binding: number; buffer: number };
+  /** maxBufferSize, read once (each read of device.limits crosses into Dawn). */
+  private readonly maxBufferSize: number;
   /** GEMMs without workgroup memory (wgsl/gemm.ts): for CPU renderers. */
   private readonly directGemm: boolean;
 
@@ -108,7 +86,8 @@ export class GpuKernels {
     this.device = device;
     this.directGemm = opts.software ?? false;
     const l = device.limits;
-    this.limits = { offsetAlign: l.minStorageBufferOffsetAlignment, binding: l.maxStorageBufferBindingSize, buffer: l.maxBufferSize };
+    this.maxBufferSize = l.maxBufferSize;
+    this.dispatcher = new Dispatcher(device);
     this.splitSum = gemmSplitSumKernel(Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX));
     this.maxGroups = Math.min(l.maxComputeWorkgroupsPerDimension, opts.maxWorkgroupsPerDimension ?? Infinity);
     this.wg = Math.min(256, l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX);
@@ -134,8 +113,8 @@ export class GpuKernels {
   /** A zeroed STORAGE buffer of n floats. */
   createBuffer(n: number): GPUBuffer {
     const size = Math.max(4, n * 4); // WebGPU buffers are never empty
-    if (size > this.limits.buffer) {
-      throw new RangeError(`a buffer of ${n} floats (${size} bytes) exceeds the adapter's maxBufferSize (${this.limits.buffer})`);
+    if (size > this.maxBufferSize) {
+      throw new RangeError(`a buffer of ${n} floats (${size} bytes) exceeds the adapter's maxBufferSize (${this.maxBufferSize})`);
     }
     return this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   }
@@ -157,34 +136,9 @@ export class GpuKernels {
     return out;
   }
 
-  /** Encodes every recorded dispatch, in order, into one command buffer and submits it. */
+  /** Sends every recorded dispatch, in order, in one command buffer. */
   submit(): void {
-    const ops = this.pending;
-    if (ops.length === 0) return;
-    this.pending = [];
-    const bytes = ops.length * PARAM_SLOT;
-    if (!this.params || this.params.size < bytes) {
-      // The old one may still be read by submitted work: destroy it once that is done.
-      const old = this.params;
-      if (old) void this.device.queue.onSubmittedWorkDone().then(() => old.destroy());
-      this.params = this.device.createBuffer({ size: Math.max(bytes, 64 * PARAM_SLOT), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    }
-    const all = new Uint8Array(bytes);
-    ops.forEach((op, j) => all.set(new Uint8Array(op.params), j * PARAM_SLOT));
-    this.device.queue.writeBuffer(this.params, 0, all);
-    const enc = this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    ops.forEach((op, j) => {
-      const bindGroup = this.device.createBindGroup({
-        layout: op.pipeline.getBindGroupLayout(0),
-        entries: [{ binding: 0, resource: { buffer: this.params!, offset: j * PARAM_SLOT, size: op.params.byteLength } }, ...op.entries],
-      });
-      pass.setPipeline(op.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...op.groups);
-    });
-    pass.end();
-    this.device.queue.submit([enc.finish()]);
+    this.dispatcher.submit();
   }
 
   /** Waits until the GPU has finished everything submitted. */
@@ -193,50 +147,8 @@ export class GpuKernels {
     await this.device.queue.onSubmittedWorkDone();
   }
 
-  /**
-   * Records one dispatch of kernel k. ops[j] is operand j, of which the kernel touches lens[j] floats; values are the
-   * kernel's fields in order. Operands in the same buffer share a binding over the union of their ranges.
-   */
   private record(k: KernelDef, ops: Operand[], lens: number[], values: number[], groups: [number, number, number]): void {
-    const aliases: number[] = [];
-    const bindings: { buffer: GPUBuffer; start: number; end: number }[] = [];
-    const opnds = ops.map(operand);
-    opnds.forEach((o, j) => {
-      const end = o.offset + lens[j]!;
-      if (o.offset < 0 || !Number.isInteger(o.offset) || end * 4 > o.buffer.size) {
-        throw new RangeError(`${k.name}: operand ${k.operands[j]} [${o.offset}, ${end}) floats is outside its buffer of ${o.buffer.size / 4} floats`);
-      }
-      let b = bindings.findIndex((x) => x.buffer === o.buffer);
-      if (b < 0) b = bindings.push({ buffer: o.buffer, start: o.offset, end }) - 1;
-      else {
-        bindings[b]!.start = Math.min(bindings[b]!.start, o.offset);
-        bindings[b]!.end = Math.max(bindings[b]!.end, end);
-      }
-      aliases.push(b);
-    });
-    const align = this.limits.offsetAlign / 4;
-    const entries: GPUBindGroupEntry[] = bindings.map((b, j) => {
-      b.start = Math.floor(b.start / align) * align;
-      const size = Math.max(b.end - b.start, 1) * 4;
-      if (size > this.limits.binding) {
-        throw new RangeError(`${k.name}: operand range of ${size} bytes exceeds the adapter's maxStorageBufferBindingSize (${this.limits.binding})`);
-      }
-      return { binding: j + 1, resource: { buffer: b.buffer, offset: b.start * 4, size } };
-    });
-    const types: FieldType[] = [...opnds.map(() => 'u32' as const), ...k.fields.map(([, t]) => t)];
-    const vals = [...opnds.map((o, j) => o.offset - bindings[aliases[j]!]!.start), ...values];
-    if (vals.length !== types.length) throw new Error(`${k.name}: ${values.length} values for ${k.fields.length} fields`);
-    const params = new ArrayBuffer(Math.ceil((types.length * 4) / 16) * 16);
-    const u = new Uint32Array(params), s = new Int32Array(params), f = new Float32Array(params);
-    types.forEach((t, j) => { (t === 'u32' ? u : t === 'i32' ? s : f)[j] = vals[j]!; });
-    const key = `${k.name}/${k.workgroup.join('x')}/${aliases.join(',')}`;
-    let pipeline = this.pipelines.get(key);
-    if (!pipeline) {
-      const module = this.device.createShaderModule({ code: shaderSource(k, aliases) });
-      pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      this.pipelines.set(key, pipeline);
-    }
-    this.pending.push({ pipeline, entries, params, groups });
+    this.dispatcher.record(k, ops, lens, values, groups);
   }
 
   /** n invocations of a 1-D kernel, split over workgroups in x and y beyond maxComputeWorkgroupsPerDimension. */
