@@ -7,7 +7,7 @@
 # It records, into $OUT: device_query; the seed's LeNet (batch 1024/512, 2000 iterations) and Caffe's standard LeNet
 # (batch 64, 10000 iterations) trained with -gpu 0 (wall time, final test accuracy); `tscaffe time` per layer for both
 # nets on the GPU and on the CPU backend of the same machine; a short CPU training run of each for the per-iteration
-# comparison. Each step has its own time limit so that one slow step cannot take the others' results with it.
+# comparison; the host's time per GPU iteration (bench/webgpu_host.ts). Each step has its own time limit so that one slow step cannot take the others' results with it.
 # QUICK=1: a few iterations of each (checks the script itself, e.g. here on a software adapter).
 set -uo pipefail
 quick=(); seedq=(); [ "${QUICK:-}" = 1 ] && { quick=(-iterations 30); seedq=(-iterations 10 -test_iter 2); }
@@ -54,6 +54,10 @@ step time_seed_cpu 120 "${T[@]}" time -model seed/lenet_train_test.prototxt -ite
 step std_gpu 300 "${T[@]}" train -solver std/lenet_solver.prototxt -gpu 0 "${quick[@]}"
 grep "Test net output" "$OUT/std_gpu.log" | tail -2 | tee -a "$summary"
 step std_cpu_1000 120 "${T[@]}" train -solver std/lenet_solver_cpu.prototxt -iterations 1000
+# The host's share of a GPU iteration (bench/webgpu_host.ts reads Caffe's LeNet files from ../shared/vectors).
+mkdir -p "$W/shared/vectors/prototxt-corpus" && cp std/lenet_solver.prototxt std/lenet_train_test.prototxt "$W/shared/vectors/prototxt-corpus/"
+step host_gpu 120 node "$W/pkg/dist/bench/webgpu_host.js" 64 "$([ "${QUICK:-}" = 1 ] && echo 5 || echo 50)"
+grep -E "bind groups|reused/new" "$OUT/host_gpu.log" | tee -a "$summary"
 for f in time_std_gpu time_std_cpu time_seed_gpu time_seed_cpu; do
   note "$f: $(grep -o 'Average Forward-Backward: .*' "$OUT/$f.log")"
 done

@@ -425,3 +425,23 @@ gpuTest('Accuracy and its per-class top: top_k, ignore_label, ties, against the 
     }
   }
 });
+
+gpuTest('reused bind groups: the same dispatch sequence over other buffers, offsets or sizes binds those', async () => {
+  const k = new GpuKernels(device);
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const a = k.upload(ones(300)), b = k.upload(ones(300)), x = k.upload(Float32Array.from({ length: 300 }, (_, i) => i));
+  // Each round: y += 2 x at dispatch slot 0, then y *= 3 at slot 1, over a different target or range each time.
+  const rounds: Array<[GPUBuffer, number, number]> = [[a, 0, 300], [a, 0, 300], [b, 0, 300], [a, 64, 100], [a, 64, 200]];
+  const want = [ones(300), ones(300)];
+  for (const [y, offset, n] of rounds) {
+    k.axpy(n, 2, { buffer: x, offset }, { buffer: y, offset });
+    k.scal(n, 3, { buffer: y, offset });
+    k.submit();
+    const w = want[y === a ? 0 : 1]!;
+    for (let i = offset; i < offset + n; i++) w[i] = (w[i]! + 2 * i) * 3;
+  }
+  close(await k.download(a, 300), want[0]!, 'a');
+  close(await k.download(b, 300), want[1]!, 'b');
+  // Five rounds of two dispatches, two of them repeats of an earlier round: at most eight bind groups were made.
+  assert.ok(k.dispatcher.counts.bindGroupsCreated <= 8, `${k.dispatcher.counts.bindGroupsCreated} bind groups`);
+});
