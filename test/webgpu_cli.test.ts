@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSoftwareAdapter } from '../src/backend/webgpu/device.js';
 import { deviceLostMessage } from '../src/cli/devices.js';
@@ -51,6 +51,16 @@ test('device_query lists the adapters with their limits', { skip }, () => {
   assert.match(r.log, /Train on one with -gpu N/);
   const gl = tscaffe(['device_query'], { TSCAFFE_WEBGPU_BACKEND: 'opengl' });
   if (gl.code === 0 && /Adapter 0/.test(gl.log)) assert.match(gl.log, /Adapter 0: .*; backend opengl \(compatibility\)/);
+});
+
+test('without a Vulkan driver manifest, adapters come from OpenGL with no Vulkan loader errors printed', { skip }, (t) => {
+  const system = ['/etc/vulkan/icd.d', '/usr/local/etc/vulkan/icd.d', '/usr/share/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/etc/xdg/vulkan/icd.d'];
+  if (system.some((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json')))) return void t.skip('this machine has a Vulkan driver');
+  const env = { HOME: dir, XDG_CONFIG_DIRS: dir, XDG_DATA_DIRS: dir, VK_DRIVER_FILES: '', VK_ICD_FILENAMES: '', VK_ADD_DRIVER_FILES: '' };
+  const r = tscaffe(['device_query'], env);
+  assert.equal(r.code, 0, r.log);
+  assert.doesNotMatch(r.log, /vkCreateInstance|VulkanError/);
+  assert.match(r.log, /Adapter 0: .*; backend opengl \(compatibility\)/);
 });
 
 test('TSCAFFE_WEBGPU_BACKEND naming no backend is an error that lists them', () => {

@@ -87,11 +87,14 @@ function describe(adapter: GPUAdapter, index: number, backend: string, featureLe
   };
 }
 
-/** Adapters by both power preferences, without duplicates (a machine with one GPU answers the same one twice). */
-async function adaptersOf(gpu: GPU, opts: GPURequestAdapterOptions): Promise<GPUAdapter[]> {
+/**
+ * Adapters by both power preferences, without duplicates (a machine with one GPU answers the same one twice); `once`:
+ * one request (an OpenGL context has one adapter, and each request makes Dawn print its limit warnings again).
+ */
+async function adaptersOf(gpu: GPU, opts: GPURequestAdapterOptions, once = false): Promise<GPUAdapter[]> {
   const out: GPUAdapter[] = [];
   const seen = new Set<string>();
-  for (const powerPreference of ['high-performance', 'low-power'] as const) {
+  for (const powerPreference of once ? (['high-performance'] as const) : (['high-performance', 'low-power'] as const)) {
     const a = await gpu.requestAdapter({ ...opts, powerPreference }).catch(() => null);
     if (!a) continue;
     const key = `${a.info.vendor}|${a.info.device}|${a.info.description}`;
@@ -101,6 +104,28 @@ async function adaptersOf(gpu: GPU, opts: GPURequestAdapterOptions): Promise<GPU
     }
   }
   return out;
+}
+
+/**
+ * Whether the Vulkan loader has a driver manifest to load, by its own rules on Linux: the files that VK_DRIVER_FILES /
+ * VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES name, or a *.json in an icd.d folder under the XDG config and data folders,
+ * /etc and /usr/local/etc.
+ */
+async function vulkanDriverListed(): Promise<boolean> {
+  const env = process.env;
+  if (env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES || env.VK_ADD_DRIVER_FILES) return true;
+  const fsName = 'node:fs/promises'; // under a computed name, as Dawn's: browser bundles never pull it
+  const { readdir } = await import(/* @vite-ignore */ fsName) as typeof import('node:fs/promises');
+  const home = env.HOME ?? '';
+  const roots = [
+    env.XDG_CONFIG_HOME || `${home}/.config`, ...(env.XDG_CONFIG_DIRS || '/etc/xdg').split(':'), '/usr/local/etc', '/etc',
+    env.XDG_DATA_HOME || `${home}/.local/share`, ...(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':'),
+  ];
+  for (const root of roots.filter((r) => r)) {
+    const files = await readdir(`${root}/vulkan/icd.d`).catch(() => [] as string[]);
+    if (files.some((f) => f.endsWith('.json'))) return true;
+  }
+  return false;
 }
 
 /**
@@ -122,12 +147,15 @@ export async function findGpuAdapters(): Promise<FoundAdapter[]> {
   if (asked && !DAWN_BACKENDS.includes(asked)) {
     throw new Error(`${BACKEND_ENV}=${asked}: not a WebGPU backend (one of ${DAWN_BACKENDS.join(', ')})`);
   }
-  const native = NATIVE_BACKENDS[process.platform];
+  let native: string | undefined = NATIVE_BACKENDS[process.platform];
+  // Without a Vulkan driver to load, Dawn would only print the loader's failure: go straight to OpenGL.
+  if (native === 'vulkan' && !(await vulkanDriverListed())) native = undefined;
   const order = asked ? [asked] : native ? [native, 'opengl'] : ['opengl'];
   for (const backend of order) {
     const level = COMPATIBILITY_BACKENDS.has(backend) ? 'compatibility' : 'core';
-    if (backend.startsWith('opengl') && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
-    const list = await adaptersOf(dawnInstance(m, [`backend=${backend}`]), { featureLevel: level });
+    const gl = backend.startsWith('opengl');
+    if (gl && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
+    const list = await adaptersOf(dawnInstance(m, [`backend=${backend}`]), { featureLevel: level }, gl);
     if (list.length) return list.map((a, i) => ({ adapter: a, description: describe(a, i, backend, level) }));
   }
   return [];
