@@ -4,8 +4,13 @@
 // the packages that give one), a test wrapper that fails on WebGPU errors, and seeded random inputs.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { findGpuAdapters, requestGpuDevice } from '../src/backend/webgpu/device.js';
 import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
+import { parseTextProto } from '../src/proto/textformat.js';
+import type { SolverParameter } from '../src/proto/types.generated.js';
+import { vector } from './helpers.js';
 
 export const adapters = await findGpuAdapters();
 
@@ -64,4 +69,19 @@ export function useTestDevice(onOpen?: (gpu: WebGpuDevice) => void): { readonly 
   });
   after(() => gpu?.destroy());
   return { get gpu() { return gpu!; }, get device() { return gpu!.device; } };
+}
+
+/** Caffe's standard LeNet (examples/mnist/lenet_train_test.prototxt) on the MNIST LMDBs in dir (helpers' mnistWorkDir). */
+export function lenetOn(dir: string, batch: number): string {
+  return readFileSync(vector('lenet_train_test.prototxt'), 'utf8')
+    .replace(/source: "mnist_train_lmdb"/, `source: "${path.join(dir, 'mnist_train_lmdb')}"`)
+    .replace(/source: "mnist_test_lmdb"/, `source: "${path.join(dir, 'mnist_test_lmdb')}"`)
+    .replace(/batch_size: 64/, `batch_size: ${batch}`);
+}
+
+/** Caffe's LeNet solver settings over the net text, seeded, snapshots (if asked for) in dir. */
+export function lenetSolver(dir: string, net: string, extra: string): SolverParameter {
+  return parseTextProto<SolverParameter>(`net_param { ${net} } base_lr: 0.01 momentum: 0.9 weight_decay: 0.0005
+lr_policy: "inv" gamma: 0.0001 power: 0.75 display: 0 random_seed: 1701 snapshot_after_train: false
+snapshot_prefix: "${path.join(dir, 'snap')}" ${extra}`, 'SolverParameter', 'test');
 }

@@ -4,17 +4,17 @@
 // software one without a GPU); without any, the tests skip, and under CI (CI=true) that is a failure.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
 import { Net } from '../src/net/net.js';
 import { Solver } from '../src/solver/solver.js';
 import { parseTextProto } from '../src/proto/textformat.js';
 import { readProtoBinary } from '../src/proto/io.js';
-import type { NetParameter, SolverParameter, SolverState } from '../src/proto/types.generated.js';
+import type { NetParameter, SolverState } from '../src/proto/types.generated.js';
 import { setLogSink, setQuiet } from '../src/util/log.js';
 import { mnistWorkDir, removeDir, scratchDir, vector } from './helpers.js';
-import { adapterFoundTest, noAdapter } from './webgpu_helpers.js';
+import { adapterFoundTest, lenetOn, lenetSolver, noAdapter } from './webgpu_helpers.js';
 
 const opened: WebGpuDevice[] = [];
 async function openDevice(): Promise<WebGpuDevice> {
@@ -35,19 +35,9 @@ after(() => {
 
 adapterFoundTest('webgpu training');
 
-/** Caffe's standard LeNet (examples/mnist/lenet_train_test.prototxt) on this test's MNIST LMDBs. */
-function lenet(batch: number): string {
-  return readFileSync(vector('lenet_train_test.prototxt'), 'utf8')
-    .replace(/source: "mnist_train_lmdb"/, `source: "${path.join(dir, 'mnist_train_lmdb')}"`)
-    .replace(/source: "mnist_test_lmdb"/, `source: "${path.join(dir, 'mnist_test_lmdb')}"`)
-    .replace(/batch_size: 64/, `batch_size: ${batch}`);
-}
-
-function solverParam(net: string, extra: string): SolverParameter {
-  return parseTextProto<SolverParameter>(`net_param { ${net} } base_lr: 0.01 momentum: 0.9 weight_decay: 0.0005
-lr_policy: "inv" gamma: 0.0001 power: 0.75 display: 0 random_seed: 1701 snapshot_after_train: false
-snapshot_prefix: "${path.join(dir, 'snap')}" ${extra}`, 'SolverParameter', 'test');
-}
+/** Caffe's standard LeNet on this test's MNIST LMDBs, and a solver for it. */
+const lenet = (batch: number) => lenetOn(dir, batch);
+const solverParam = (net: string, extra: string) => lenetSolver(dir, net, extra);
 
 async function weightsOf(s: Solver): Promise<Float32Array[]> {
   await s.net.syncToHost();

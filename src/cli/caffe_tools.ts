@@ -10,7 +10,7 @@ import { backend } from '../backend/backend.js';
 import '../backend/all.js';
 import { findGpuAdapters, formatAdapter } from '../backend/webgpu/device.js';
 import { closeDevices, deviceLostMessage, openDevices } from './devices.js';
-import { backwardLayerOnDevice, forwardLayerOnDevice, syncBlobsToHost } from '../net/device_pass.js';
+import { backwardLayerOnDevice, forwardLayerOnDevice, hasDevicePath, syncBlobsToHost } from '../net/device_pass.js';
 import { logger } from '../util/log.js';
 import { fmtG } from '../util/format.js';
 import type { Command } from './command.js';
@@ -168,16 +168,20 @@ export const timeCommand: Command = {
     const gpu = devices[0];
     if (gpu) net.useDevice(gpu);
     const lossBuffer = gpu?.alloc(1, 'loss');
-    // One layer, timed to its end (on a device: its kernels submitted and finished).
+    // On a device with timestamp queries each layer's kernels are timed on the GPU (labelled f<i> / b<i>) with no wait
+    // between layers; otherwise each layer is timed to its end, the device waited for (as Caffe's timer synchronizes).
+    const spans = gpu?.kernels.dispatcher.canTime ? gpu.kernels.dispatcher : undefined;
     const forwardLayer = async (i: number) => {
       if (!gpu) return void net.layers[i]!.forwardWithLoss(net.bottomVecs[i]!, net.topVecs[i]!);
+      spans?.timeSpan(`f${i}`);
       await forwardLayerOnDevice(net.layers[i]!, net.bottomVecs[i]!, net.topVecs[i]!, gpu, lossBuffer!, false);
-      await gpu.finish();
+      if (!spans) await gpu.finish();
     };
     const backwardLayer = async (i: number) => {
       if (!gpu) return net.layers[i]!.backward(net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!);
+      spans?.timeSpan(`b${i}`);
       await backwardLayerOnDevice(net.layers[i]!, net.topVecs[i]!, net.bottomNeedBackward[i]!, net.bottomVecs[i]!, gpu);
-      await gpu.finish();
+      if (!spans) await gpu.finish();
     };
     const l = logger('caffe.cpp:352');
     const iters = Number(flags.iterations);
@@ -189,8 +193,11 @@ export const timeCommand: Command = {
       await net.backward();
       l.info('*** Benchmark begins ***');
       l.info(`Testing for ${iters} iterations.`);
+      if (spans) l.info('Layer times are their kernels\' GPU time (timestamp queries); a layer without a device path adds its host time.');
+      else if (gpu) l.info('Layer times include a wait for the device after each layer (this adapter has no timestamp queries).');
       const n = net.layers.length;
       const fwd = new Float64Array(n), bwd = new Float64Array(n);
+      const onHost = net.layers.map((layer) => !spans || !hasDevicePath(layer));
       let fwdTotal = 0, bwdTotal = 0;
       const t0 = performance.now();
       for (let j = 0; j < iters; j++) {
@@ -200,16 +207,19 @@ export const timeCommand: Command = {
         for (let i = 0; i < n; i++) {
           const s = performance.now();
           await forwardLayer(i);
-          fwd[i]! += performance.now() - s;
+          if (onHost[i]) fwd[i]! += performance.now() - s;
         }
         fwdTotal += performance.now() - t;
         t = performance.now();
         for (let i = n - 1; i >= 0; i--) {
           const s = performance.now();
           await backwardLayer(i);
-          bwd[i]! += performance.now() - s;
+          if (onHost[i]) bwd[i]! += performance.now() - s;
         }
         bwdTotal += performance.now() - t;
+        if (spans) {
+          for (const [label, ms] of await spans.spanTimes()) (label[0] === 'f' ? fwd : bwd)[Number(label.slice(1))]! += ms;
+        }
         l.info(`Iteration: ${j + 1} forward-backward time: ${fmtG(performance.now() - it)} ms.`);
       }
       const total = performance.now() - t0;
@@ -218,8 +228,10 @@ export const timeCommand: Command = {
         l.info(`${net.layerNames[i]!.padStart(10)}\tforward: ${fmtG(fwd[i]! / iters)} ms.`);
         l.info(`${net.layerNames[i]!.padStart(10)}\tbackward: ${fmtG(bwd[i]! / iters)} ms.`);
       }
-      l.info(`Average Forward pass: ${fmtG(fwdTotal / iters)} ms.`);
-      l.info(`Average Backward pass: ${fmtG(bwdTotal / iters)} ms.`);
+      // With GPU-timed layers the host only records the passes: their times are the layers' sums.
+      const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+      l.info(`Average Forward pass: ${fmtG((spans ? sum(fwd) : fwdTotal) / iters)} ms.`);
+      l.info(`Average Backward pass: ${fmtG((spans ? sum(bwd) : bwdTotal) / iters)} ms.`);
       l.info(`Average Forward-Backward: ${fmtG(total / iters)} ms.`);
       l.info(`Total Time: ${fmtG(total)} ms.`);
       l.info('*** Benchmark ends ***');

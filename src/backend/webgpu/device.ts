@@ -155,7 +155,9 @@ export async function findGpuAdapters(): Promise<FoundAdapter[]> {
     const level = COMPATIBILITY_BACKENDS.has(backend) ? 'compatibility' : 'core';
     const gl = backend.startsWith('opengl');
     if (gl && process.env.EGL_PLATFORM === undefined) process.env.EGL_PLATFORM = 'surfaceless';
-    const list = await adaptersOf(dawnInstance(m, [`backend=${backend}`]), { featureLevel: level }, gl);
+    // Dawn rounds timestamps to tens of microseconds by default (a browser's guard against timing attacks): not here.
+    const options = [`backend=${backend}`, 'disable-dawn-features=timestamp_quantization'];
+    const list = await adaptersOf(dawnInstance(m, options), { featureLevel: level }, gl);
     if (list.length) return list.map((a, i) => ({ adapter: a, description: describe(a, i, backend, level) }));
   }
   return [];
@@ -169,7 +171,9 @@ export async function requestGpuDevice(found: FoundAdapter): Promise<GPUDevice> 
     requiredLimits[k] = found.adapter.limits[k];
   }
   try {
-    return await found.adapter.requestDevice({ requiredLimits });
+    // Timestamp queries where offered: `tscaffe time -gpu` reads each layer's GPU time from them.
+    const requiredFeatures: GPUFeatureName[] = found.adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+    return await found.adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (e) {
     throw new Error(`WebGPU adapter ${found.description.index} (${found.description.name}): cannot create a device: ${(e as Error).message}`);
   }
