@@ -85,10 +85,6 @@ export class Dispatcher {
   timeSpan(label: string): void {
     if (!this.canTime) throw new Error('timeSpan: this WebGPU device has no timestamp queries');
     if (this.spans.length >= MAX_SPANS) throw new RangeError(`timeSpan: over ${MAX_SPANS} spans in one submission`);
-    // Room for this submission's timestamps after the earlier ones' (aligned): else read those first.
-    if (Math.ceil(this.resolvedBytes / 256) * 256 + (this.spans.length + 1) * 16 > RESOLVED_BYTES) {
-      throw new RangeError('timeSpan: too many spans since the last spanTimes()');
-    }
     this.spans.push({ label, start: this.pending.length });
   }
 
@@ -175,6 +171,9 @@ export class Dispatcher {
   submit(): void {
     const ops = this.pending, spans = this.spans;
     if (ops.length === 0 && spans.length === 0) return;
+    // This submission's timestamps go after the earlier ones' (at resolveQuerySet's 256-byte alignment).
+    const at = Math.ceil(this.resolvedBytes / 256) * 256;
+    if (at + spans.length * 16 > RESOLVED_BYTES) throw new RangeError('timed spans: too many since the last spanTimes()');
     this.pending = [];
     this.spans = [];
     const bytes = ops.length * PARAM_SLOT;
@@ -201,7 +200,7 @@ export class Dispatcher {
       pass.end();
     }
     if (timed.length) {
-      const t = this.timing!, at = Math.ceil(this.resolvedBytes / 256) * 256; // resolveQuerySet's offset alignment
+      const t = this.timing!;
       enc.resolveQuerySet(t.queries, 0, timed.length * 2, t.resolved, at);
       timed.forEach((sp, k) => this.submittedSpans.push({ label: sp.label, at: at + 16 * k }));
       this.resolvedBytes = at + 16 * timed.length;
