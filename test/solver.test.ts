@@ -84,7 +84,7 @@ test('snapshot then resume continues with the same weights, history and learning
   await s.step(12);
   const files = await s.snapshot();
   const r = await Solver.create(solverParam(extra, 20));
-  r.restore(files.state);
+  await r.restore(files.state);
   assert.equal(r.iter, 12);
   assert.equal(r.learningRate(), s.learningRate());
   s.net.learnableParams.forEach((p, i) => assert.deepEqual(p.data, r.net.learnableParams[i]!.data));

@@ -163,6 +163,23 @@ gpuTest('data-parallel on two devices (batch 32 each) equals one device on batch
   });
 });
 
+gpuTest('restore in the middle of training on a device: the snapshot\'s weights and history, then training goes on', async () => {
+  const s = await Solver.create(solverParam(lenet(8), 'max_iter: 20'), { devices: [await openDevice()] });
+  await s.step(4);
+  const files = await s.snapshot();
+  const w4 = await weightsOf(s);
+  const h4 = await Promise.all(s.history.map(async (h) => { await h.syncToHost(); return h.cpuData.slice(); }));
+  await s.step(3); // weights and history now newer on the device
+  await s.restore(files.state);
+  assert.equal(s.iter, 4);
+  assert.deepEqual(await weightsOf(s), w4);
+  s.history.forEach((h, i) => assert.deepEqual(h.cpuData, h4[i], `history ${i}`));
+  await s.step(2);
+  assert.equal(s.iter, 6);
+  assert.ok((await weightsOf(s)).some((w, i) => w.some((v, k) => v !== w4[i]![k])), 'training did not go on');
+  await s.close();
+});
+
 gpuTest('a device lost mid-training: the run fails naming the device, the last snapshot stays intact', async () => {
   const gpu = await openDevice();
   const s = await Solver.create(solverParam(lenet(16), 'max_iter: 40 snapshot: 5'), {

@@ -182,7 +182,7 @@ export class Solver {
     for (const t of this.testNets) t.useDevice(devices[0]!);
   }
 
-  /** After a restore: the replicas take the root's weights and history again. */
+  /** After a restore: the replicas take the root's weights and history. */
   private broadcastToReplicas(): void {
     if (this.replicas.length === 0) return;
     const weights = this.net.toProto();
@@ -204,9 +204,7 @@ export class Solver {
     this.requestedEarlyExit = false;
     if (resumeFile) {
       logger('solver.cpp:306').info(`Restoring previous solver status from ${resumeFile}`);
-      if (isHdf5File(resumeFile)) await loadHdf5();
-      this.restore(resumeFile);
-      this.broadcastToReplicas();
+      await this.restore(resumeFile);
     }
     await this.step((p.max_iter ?? 0) - this.iter);
     const snap = p.snapshot ?? 0;
@@ -462,11 +460,20 @@ export class Solver {
   }
 
   /**
-   * Resume from a .solverstate (or, by the .h5 name as Caffe picks, a .solverstate.h5, which needs loadHdf5()
-   * resolved; solve() does that): iteration, learned weights (learned_net), lr step and update history.
+   * Resume from a .solverstate (or, by the .h5 name as Caffe picks, a .solverstate.h5): iteration, learned weights
+   * (learned_net), lr step and update history; the replicas of a multi-device solver take them too.
    */
-  restore(stateFile: string): void {
-    if (isHdf5File(stateFile)) return this.restoreHDF5(stateFile);
+  async restore(stateFile: string): Promise<void> {
+    // Weights and history newer on a device come back first: the host copies are overwritten here.
+    await syncBlobsToHost([this, ...this.replicas].flatMap((s) => [...s.net.learnableParams, ...s.history]));
+    if (isHdf5File(stateFile)) {
+      await loadHdf5();
+      this.restoreHDF5(stateFile);
+    } else this.restoreProto(stateFile);
+    this.broadcastToReplicas();
+  }
+
+  private restoreProto(stateFile: string): void {
     const st = readProtoBinary<SolverState>(stateFile, 'SolverState');
     this.iter = st.iter ?? 0;
     if (has(st, 'learned_net')) {
