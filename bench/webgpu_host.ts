@@ -4,30 +4,16 @@
 // iterations (dispatcher.ts) and, side by side in the same process, made anew for every dispatch (the reference).
 // On a fast GPU a small net's iteration is bound by this host time, not by the kernels.
 // Run: npx tsc -p . && node dist/bench/webgpu_host.js [batch] [iterations]
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Solver, parseTextProto, setQuiet, type NetParameter, type SolverParameter } from '../src/index.js';
-import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
+import { Solver, setQuiet } from '../src/index.js';
 import { WebGpuDevice } from '../src/backend/webgpu/gpu_device.js';
 import { formatAdapter } from '../src/backend/webgpu/device.js';
 import { Dispatcher } from '../src/backend/webgpu/dispatcher.js';
+import { lenetTrainingSolver } from './lenet_solver.js';
 
 const batch = Number(process.argv[2] ?? 64);
 const iters = Number(process.argv[3] ?? 20);
 setQuiet(true);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const corpus = path.join(root, '../shared/vectors/prototxt-corpus');
-const dir = path.join(tmpdir(), 'tscaffe-bench-mnist');
-await ensureMnistLmdb(dir, { progress: false });
-const netText = readFileSync(path.join(corpus, 'lenet_train_test.prototxt'), 'utf8')
-  .replace(/examples\/mnist\/(mnist_\w+_lmdb)/g, (_m, db: string) => path.join(dir, db))
-  .replace('batch_size: 64', `batch_size: ${batch}`);
-const sp = parseTextProto<SolverParameter>(readFileSync(path.join(corpus, 'lenet_solver.prototxt'), 'utf8'), 'SolverParameter');
-delete (sp as { net?: string }).net;
-sp.net_param = parseTextProto<NetParameter>(netText, 'NetParameter');
-Object.assign(sp, { test_iter: [], test_interval: 0, display: 0, snapshot: 0, snapshot_after_train: false });
+const sp = await lenetTrainingSolver(batch);
 
 const gpu = await WebGpuDevice.open(0);
 if (!gpu) {
