@@ -5,7 +5,7 @@ import { Blob } from '../src/blob/blob.js';
 import { fillBlob } from '../src/util/filler.js';
 import { createMessage } from '../src/proto/caffe.js';
 import type { FillerParameter } from '../src/proto/types.generated.js';
-import { setRandomSeed } from '../src/util/rng.js';
+import { Mt19937, setRandomSeed } from '../src/util/rng.js';
 
 const fill = (shape: number[], p: object) => {
   setRandomSeed(1701);
@@ -61,4 +61,25 @@ test('bilinear gives the upsampling kernel; positive_unitball rows sum to 1', ()
     assert.ok(Math.abs(row.reduce((a, v) => a + v, 0) - 1) < 1e-5);
   }
   assert.throws(() => fill([2], { type: 'nonsense' }), /unknown filler type 'nonsense'/);
+});
+
+test('the engine is mt19937 and its distributions are Boost\'s, in float, as Caffe draws them', () => {
+  const e = new Mt19937(5489);
+  for (let i = 1; i < 10000; i++) e.nextU32();
+  assert.equal(e.nextU32(), 4123659995); // the C++ standard's check of mt19937
+  // Each distribution against a twin engine's raw draws, by Boost's definitions.
+  const a = new Mt19937(1701), twin = new Mt19937(1701);
+  for (let i = 0; i < 2000; i++) {
+    // uniform_int(0, 2): buckets of floor((2^32 - 1) / 3) draws; the one draw past 3 buckets is redrawn.
+    const u = twin.nextU32();
+    if (u < 3 * 1431655765) assert.equal(a.uniformInt(0, 2), Math.floor(u / 1431655765));
+    else a.nextU32();
+    // bernoulli(0.3): the draw rounded to float <= 0.3f * 2^32.
+    assert.equal(a.bernoulli(0.3), Math.fround(twin.nextU32()) <= Math.fround(0.3) * 2 ** 32 ? 1 : 0);
+    // Caffe's uniform(-1, 1): (float(draw) / 2^32 * (nextafter(1) + 1) - 1) in float, never above 1.
+    const v = a.uniform(-1, 1), w = twin.nextU32();
+    assert.equal(v, Math.fround(Math.fround(Math.fround(w / 2 ** 32) * Math.fround(1 + 2 ** -23 + 1)) - 1));
+    assert.ok(v >= -1 && v <= 1);
+  }
+  assert.equal(a.bernoulli(0), 0);
 });

@@ -7,6 +7,7 @@ import { DatumBatchReader } from '../io/db.js';
 import { decodeDatumBatch, type DatumBatch } from '../io/datum.js';
 import { logger } from '../util/log.js';
 import { DataTransformer } from './data_transformer.js';
+import { rng } from '../util/rng.js';
 import { Layer, registerLayer } from './layer.js';
 
 const LEVELDB = 0;
@@ -29,6 +30,10 @@ export class DataLayer extends Layer {
     this.batchSize = dp.batch_size ?? 0;
     if (this.batchSize <= 0) throw new Error(`Layer ${this.name}: data_param.batch_size must be > 0`);
     this.transformer = new DataTransformer(this.param.transform_param, this.phase, `layer ${this.name}`);
+    // Caffe's draws at a prefetching data layer's setup: InitRand, InitRand again, then the prefetch thread's seed.
+    this.transformer.initRand();
+    this.transformer.initRand();
+    rng().nextU32();
     const backend = (dp.backend ?? LEVELDB) === LEVELDB ? 'leveldb' : 'lmdb';
     const l = logger('data_layer.cpp:73');
     this.reader = await DatumBatchReader.open(source, backend, {

@@ -1,10 +1,11 @@
-// Caffe's DataTransformer for raw (uint8 or float) images: crop (random in TRAIN, centre in TEST), mirror (random, TRAIN
-// only), subtract mean_file or mean_value, then scale — in Caffe's order and float32 arithmetic.
+// Caffe's DataTransformer for raw (uint8 or float) images: crop (random in TRAIN, centre in TEST), mirror (random, in
+// either phase, as Caffe's), subtract mean_file or mean_value, then scale — in Caffe's order and float32 arithmetic.
+// Its random choices come from an engine of its own, seeded from Caffe's at setup (initRand), as Caffe's are.
 import type { BlobProto, TransformationParameter } from '../proto/types.generated.js';
 import { has, paramOf } from '../proto/caffe.js';
 import { readProtoBinary } from '../proto/io.js';
 import { Blob } from '../blob/blob.js';
-import { rng } from '../util/rng.js';
+import { Mt19937, rng } from '../util/rng.js';
 import { logger } from '../util/log.js';
 import { TRAIN } from './layer.js';
 
@@ -14,6 +15,7 @@ export class DataTransformer {
   private readonly tp: TransformationParameter;
   private mean: Float32Array | undefined;
   private meanValues: number[] = [];
+  private rand: Mt19937 | undefined;
 
   constructor(param: TransformationParameter | null | undefined, private readonly phase: number, what: string) {
     const tp = (this.tp = paramOf<TransformationParameter>('TransformationParameter', param));
@@ -27,6 +29,20 @@ export class DataTransformer {
       this.mean = b.data;
     }
     this.meanValues = [...(tp.mean_value ?? [])];
+  }
+
+  /**
+   * Caffe's InitRand: where mirror or a TRAIN crop needs random numbers, a new engine seeded with a draw from the
+   * global one (Caffe's data layers call it twice at setup: the second seed is the one used).
+   */
+  initRand(): void {
+    if ((this.tp.mirror ?? false) || (this.phase === TRAIN && this.cropSize > 0)) this.rand = new Mt19937(rng().nextU32());
+  }
+
+  /** Caffe's Rand(n): the engine's next 32 bits modulo n. */
+  private randBelow(n: number): number {
+    if (!this.rand) throw new Error('DataTransformer: initRand() was not called');
+    return this.rand.nextU32() % n;
   }
 
   get cropSize(): number {
@@ -44,13 +60,13 @@ export class DataTransformer {
   transform(src: ArrayLike<number>, c: number, h: number, w: number, out: Float32Array): void {
     const crop = this.cropSize;
     const scale = f(this.tp.scale ?? 1);
-    const doMirror = (this.tp.mirror ?? false) && this.phase === TRAIN && rng().below(2) === 1;
+    const doMirror = (this.tp.mirror ?? false) && this.randBelow(2) === 1;
     let hOff = 0, wOff = 0, oh = h, ow = w;
     if (crop) {
       oh = ow = crop;
       if (this.phase === TRAIN) {
-        hOff = rng().below(h - crop + 1);
-        wOff = rng().below(w - crop + 1);
+        hOff = this.randBelow(h - crop + 1);
+        wOff = this.randBelow(w - crop + 1);
       } else {
         hOff = Math.floor((h - crop) / 2);
         wOff = Math.floor((w - crop) / 2);

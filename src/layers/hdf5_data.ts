@@ -121,7 +121,7 @@ export class HDF5DataLayer extends Layer {
 /** Fisher-Yates on Caffe's random engine (Caffe uses std::random_shuffle here). */
 function shuffle(a: number[]): void {
   for (let i = a.length - 1; i > 0; i--) {
-    const j = rng().below(i + 1);
+    const j = rng().uniformInt(0, i);
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
 }

@@ -10,7 +10,7 @@ import type { ImageDataParameter } from '../proto/types.generated.js';
 import { paramOf } from '../proto/caffe.js';
 import type { Blob } from '../blob/blob.js';
 import { decodeImage, imageToPlanar } from '../inference/image.js';
-import { rng } from '../util/rng.js';
+import { Mt19937, rng } from '../util/rng.js';
 import { logger } from '../util/log.js';
 import { DataTransformer } from './data_transformer.js';
 import { Layer, registerLayer } from './layer.js';
@@ -48,6 +48,7 @@ export class ImageDataLayer extends Layer {
   /** Files of the next batch, being read. */
   private pending: Promise<Buffer[]> | undefined;
   private raw = new Float32Array(0);
+  private shuffleRng: Mt19937 | undefined;
 
   override exactNumBottomBlobs(): number { return 0; }
   override exactNumTopBlobs(): number { return 2; }
@@ -61,21 +62,25 @@ export class ImageDataLayer extends Layer {
     if (this.batchSize <= 0) throw err('image_data_param.batch_size must be > 0');
     if ((p.new_height ?? 0) > 0 !== (p.new_width ?? 0) > 0) throw err('new_height and new_width must be set together');
     this.transformer = new DataTransformer(this.param.transform_param, this.phase, `layer ${this.name}`);
+    this.transformer.initRand(); // Caffe's draws at setup, in its order (see the Data layer)
     const log = logger('image_data_layer.cpp:38');
     log.info(`Opening file ${source}`);
     this.lines = readImageList(source);
     if (p.shuffle) {
+      this.shuffleRng = new Mt19937(rng().nextU32()); // Caffe's prefetch_rng_
       log.info('Shuffling data');
       this.shuffle();
     }
     log.info(`A total of ${this.lines.length} images.`);
     if ((p.rand_skip ?? 0) > 0) {
-      const skip = rng().below(p.rand_skip!);
+      const skip = rng().nextU32() % p.rand_skip!;
       log.info(`Skipping first ${skip} data points.`);
       if (skip >= this.lines.length) throw err(`rand_skip skipped ${skip} of ${this.lines.length} images`);
       this.pos = skip;
     }
     this.channels = (p.is_color ?? true) ? 3 : 1;
+    this.transformer.initRand();
+    rng().nextU32(); // the prefetch thread's seed
   }
 
   override layerSetUp(_bottom: Blob[], top: Blob[]): void {
@@ -94,10 +99,11 @@ export class ImageDataLayer extends Layer {
     return path.join(this.p.root_folder ?? '', e.file);
   }
 
+  /** caffe::shuffle: Fisher-Yates with boost::uniform_int(0, i) draws. */
   private shuffle(): void {
     const a = this.lines;
     for (let i = a.length - 1; i > 0; i--) {
-      const j = rng().below(i + 1);
+      const j = this.shuffleRng!.uniformInt(0, i);
       [a[i], a[j]] = [a[j]!, a[i]!];
     }
   }

@@ -1,5 +1,5 @@
 // Caffe's weight fillers (FillerParameter): constant, uniform, gaussian (optionally sparse), positive_unitball,
-// xavier, msra, bilinear.
+// xavier, msra, bilinear, drawing from Caffe's engine in Caffe's order (uniform-based ones: Caffe's exact values).
 import type { FillerParameter } from '../proto/types.generated.js';
 import type { Blob } from '../blob/blob.js';
 import { rng } from './rng.js';
@@ -47,7 +47,7 @@ export function fillBlob(blob: Blob, p: FillerParameter | undefined): void {
       break;
     }
     case 'positive_unitball': {
-      for (let i = 0; i < d.length; i++) d[i] = r.uniform01();
+      for (let i = 0; i < d.length; i++) d[i] = r.uniform(0, 1);
       const num = blob.shape[0] ?? 1;
       const dim = d.length / num;
       for (let i = 0; i < num; i++) {
@@ -58,7 +58,8 @@ export function fillBlob(blob: Blob, p: FillerParameter | undefined): void {
       break;
     }
     case 'xavier': {
-      const scale = Math.sqrt(3 / fanScale(blob, p?.variance_norm));
+      // Caffe: Dtype scale = sqrt(Dtype(3) / n), in float.
+      const scale = Math.fround(Math.sqrt(Math.fround(3 / Math.fround(fanScale(blob, p?.variance_norm)))));
       for (let i = 0; i < d.length; i++) d[i] = r.uniform(-scale, scale);
       break;
     }

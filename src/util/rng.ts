@@ -1,5 +1,17 @@
-// Caffe's random engine is a Mersenne Twister (mt19937) seeded from `random_seed`; the same seed gives the same run.
-// Distributions are our own (Caffe's come from boost), so values differ from Caffe's while staying reproducible.
+// Caffe's random engine is a Mersenne Twister (boost::mt19937) seeded from `random_seed`, with Boost's distributions
+// computed as Boost computes them in float (uniform_real, bernoulli_distribution, uniform_int): the same seed gives
+// Caffe's own draws, so Caffe's fillers give bit-identical weights (test/caffe_rng.test.ts: LeNet's seed-1701 start).
+// Gaussians are Box-Muller, not Boost's ziggurat: reproducible, but not Caffe's values.
+
+const f = Math.fround;
+
+/** The next float32 above x (C's nextafterf(x, +inf)), as caffe_nextafter gives uniform_real its open upper end. */
+function nextFloatUp(x: number): number {
+  const b = new Float32Array([x]), u = new Uint32Array(b.buffer);
+  if (x === 0) u[0] = 1;
+  else u[0]! += x > 0 ? 1 : -1;
+  return b[0]!;
+}
 
 export class Mt19937 {
   private mt = new Uint32Array(624);
@@ -38,13 +50,31 @@ export class Mt19937 {
     return y >>> 0;
   }
 
-  /** Uniform in [0, 1). */
-  uniform01(): number {
-    return this.nextU32() / 4294967296;
+  /** boost::uniform_real<float>(min, max): [min, max), each step rounded to float as Boost's code does. */
+  uniformReal(min: number, max: number): number {
+    const lo = f(min), hi = f(max), range = f(hi - lo);
+    for (;;) {
+      const v = f(f((f(this.nextU32()) / 4294967296) * range) + lo);
+      if (v < hi) return v;
+    }
   }
 
+  /** Caffe's caffe_rng_uniform: [a, b], i.e. uniform_real(a, nextafter(b)). */
   uniform(a: number, b: number): number {
-    return a + (b - a) * this.uniform01();
+    return this.uniformReal(a, nextFloatUp(f(b)));
+  }
+
+  /** boost::uniform_int<int>(min, max) over 32-bit draws: an integer in [min, max], by Boost's bucketing. */
+  uniformInt(min: number, max: number): number {
+    const range = max - min;
+    if (range === 0) return min;
+    if (range === 0xffffffff) return min + this.nextU32();
+    let bucket = Math.floor(0xffffffff / (range + 1));
+    if (0xffffffff % (range + 1) === range) bucket++;
+    for (;;) {
+      const r = Math.floor(this.nextU32() / bucket);
+      if (r <= range) return min + r;
+    }
   }
 
   /** Standard normal (Box-Muller, both values used). */
@@ -55,26 +85,23 @@ export class Mt19937 {
       return mean + std * v;
     }
     let u = 0;
-    while (u === 0) u = this.uniform01();
-    const v = this.uniform01();
+    while (u === 0) u = this.nextU32() / 4294967296;
+    const v = this.nextU32() / 4294967296;
     const r = Math.sqrt(-2 * Math.log(u));
     this.spareGaussian = r * Math.sin(2 * Math.PI * v);
     return mean + std * r * Math.cos(2 * Math.PI * v);
   }
 
+  /** boost::bernoulli_distribution<float>(p), 1 or 0: a draw, rounded to float, <= p * 2^32 (never for p = 0). */
   bernoulli(p: number): number {
-    return this.uniform01() < p ? 1 : 0;
-  }
-
-  /** Integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.uniform01() * n);
+    const pf = f(p);
+    return pf !== 0 && f(this.nextU32()) <= pf * 4294967296 ? 1 : 0;
   }
 }
 
 let globalRng = new Mt19937(Date.now() >>> 0);
 
-/** Caffe::set_random_seed: reseeds the engine every layer and filler draws from. */
+/** Caffe::set_random_seed: reseeds the engine every layer and filler draws from (caffe_rng()). */
 export function setRandomSeed(seed: number): void {
   globalRng = new Mt19937(seed >>> 0);
 }
