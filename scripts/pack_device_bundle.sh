@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Packs what `bench/gpu_device_check.sh` needs on a GPU machine lent through the device tool, which copies only the
-# working tree (64 MiB) and has no network: the built dist/, the production node_modules for linux-x64 without other
-# platforms' binaries, sources and tests, and MNIST's IDX files compressed. Output: .gpu/bundle.tar.xz (ignored by git
-# through .git/info/exclude; carry `.gpu` in the device call).
+# working tree (64 MiB) and has no network: the package as npm packs it with the built benches, the production
+# node_modules for linux-x64 without other platforms' binaries, sources and tests, and MNIST's IDX files compressed.
+# Output: .gpu/bundle.tar.xz (ignored by git through .git/info/exclude; carry `.gpu` in the device call).
 # Run: npm run build && bash scripts/pack_device_bundle.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/pkg" .gpu
-cp -r dist bin package.json "$stage/pkg/"
-rm -rf "$stage/pkg/dist/test" "$stage/pkg/dist/test-artifacts"
+mkdir -p .gpu
+# The package as npm installs it (package.json "files": dist/src, dist/web, bin, the wasm kernels, caffe.proto; without
+# the wasm kernels the CPU baseline would be the TypeScript reference backend), plus the benches.
+npm pack --ignore-scripts --silent --pack-destination "$stage" > /dev/null
+tar -C "$stage" -xzf "$stage"/tscaffe-*.tgz && mv "$stage/package" "$stage/pkg" && rm "$stage"/tscaffe-*.tgz
+cp -r dist/bench "$stage/pkg/dist/"
 # The production dependency tree, as npm resolved it here.
 npm ls --omit=dev --all --parseable 2>/dev/null | grep '/node_modules/' | sed "s#^$PWD/##" | sort -u > "$stage/deps.txt"
 # Each top-level package whole (nested node_modules come with it).
