@@ -68,13 +68,14 @@ test('`test` on Caffe\'s LeNet snapshot reproduces Caffe\'s accuracy and loss', 
   assert.deepEqual(t2, ['accuracy = 0.908', 'loss = 0.287151 (* 1 = 0.287151 loss)']);
 });
 
-test('100 iterations from the same random_seed reproduce every loss Caffe logged (within 1%)', async () => {
+test('100 iterations from the same random_seed reproduce every loss and score Caffe logged (within 1e-4)', async () => {
   writeFileSync('s100.prototxt', readFileSync('lenet_solver_init.prototxt', 'utf8')
     .replace('max_iter: 0', 'max_iter: 100').replace('snapshot: 0', 'snapshot: 100')
     .replace('test_initialization: false', '').replace('init/lenet', 'ours'));
   const r = await run(['train', '-solver', 's100.prototxt']);
   assert.equal(r.code, 0);
-  compareLosses(lossesOf(r.lines), vector('train_100.log'), 0.01, 17);
+  // Caffe's start, data order and float arithmetic: the 6-digit values differ at most in their last digit.
+  compareLosses(lossesOf(r.lines), vector('train_100.log'), 1e-4, 17);
   // Learning rates are printed exactly as Caffe printed them.
   const lrs = (ls: string[]) => ls.filter((l) => / lr = /.test(l)).map((l) => l.slice(l.indexOf('Iteration')));
   assert.deepEqual(lrs(r.lines), lrs(readFileSync(vector('train_100.log'), 'utf8').split('\n')));
