@@ -1,6 +1,6 @@
 // Caffe's random engine is a Mersenne Twister (boost::mt19937) seeded from `random_seed`, with Boost's distributions
 // computed as Boost computes them in float (uniform_real, bernoulli_distribution, uniform_int): the same seed gives
-// Caffe's own draws, so Caffe's fillers give bit-identical weights (test/caffe_rng.test.ts: LeNet's seed-1701 start).
+// Caffe's own draws, so Caffe's fillers give bit-identical weights (test/caffe_compat.test.ts: LeNet's seed-1701 start).
 // Gaussians are Box-Muller, not Boost's ziggurat: reproducible, but not Caffe's values.
 
 const f = Math.fround;

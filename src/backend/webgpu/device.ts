@@ -202,7 +202,8 @@ export function isSoftwareAdapter(d: GpuAdapterDescription): boolean {
 export function formatAdapter(d: GpuAdapterDescription): string {
   const l = d.limits;
   return `Adapter ${d.index}: ${d.name}; vendor ${d.vendor}; architecture ${d.architecture}; backend ${d.backend}` +
-    ` (${d.featureLevel}${d.fallback ? ', fallback adapter' : ''}); maxComputeWorkgroupSizeX ${l.maxComputeWorkgroupSizeX}; maxComputeInvocationsPerWorkgroup ` +
-    `${l.maxComputeInvocationsPerWorkgroup}; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}; maxBufferSize ` +
-    `${l.maxBufferSize}; maxComputeWorkgroupStorageSize ${l.maxComputeWorkgroupStorageSize}`;
+    ` (${d.featureLevel}${d.fallback ? ', fallback adapter' : ''}); maxComputeWorkgroupSizeX ${l.maxComputeWorkgroupSizeX};` +
+    ` maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}; maxStorageBufferBindingSize` +
+    ` ${l.maxStorageBufferBindingSize}; maxBufferSize ${l.maxBufferSize}; maxComputeWorkgroupStorageSize` +
+    ` ${l.maxComputeWorkgroupStorageSize}`;
 }
