@@ -6,7 +6,7 @@ import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { blockCopyOnDevice } from './device_util.js';
+import { axisPartsOnDevice } from './device_util.js';
 
 export class ConcatLayer extends Layer {
   private axis = 1;
@@ -89,13 +89,8 @@ export class ConcatLayer extends Layer {
       top[0]!.shareData(bottom[0]!);
       return;
     }
-    const y = top[0]!.deviceData(gpu, true), topAxis = top[0]!.shape[this.axis]!;
-    let offset = 0;
-    for (const b of bottom) {
-      const ax = b.shape[this.axis]!, len = ax * this.inputSize;
-      blockCopyOnDevice(gpu, this.numConcats, len, b.deviceData(gpu), len, { buffer: y, offset: offset * this.inputSize }, topAxis * this.inputSize);
-      offset += ax;
-    }
+    const parts = bottom.map((b) => ({ axis: b.shape[this.axis]!, buffer: b.deviceData(gpu) }));
+    axisPartsOnDevice(gpu, this.numConcats, this.inputSize, top[0]!.deviceData(gpu, true), top[0]!.shape[this.axis]!, parts, true);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
@@ -103,15 +98,8 @@ export class ConcatLayer extends Layer {
       if (propagateDown[0]) bottom[0]!.shareDiff(top[0]!);
       return;
     }
-    const dy = top[0]!.deviceDiff(gpu), topAxis = top[0]!.shape[this.axis]!;
-    let offset = 0;
-    bottom.forEach((b, k) => {
-      const ax = b.shape[this.axis]!, len = ax * this.inputSize;
-      if (propagateDown[k]) {
-        blockCopyOnDevice(gpu, this.numConcats, len, { buffer: dy, offset: offset * this.inputSize }, topAxis * this.inputSize, b.deviceDiff(gpu, true), len);
-      }
-      offset += ax;
-    });
+    const parts = bottom.map((b, k) => ({ axis: b.shape[this.axis]!, buffer: propagateDown[k] ? b.deviceDiff(gpu, true) : undefined }));
+    axisPartsOnDevice(gpu, this.numConcats, this.inputSize, top[0]!.deviceDiff(gpu), top[0]!.shape[this.axis]!, parts, false);
   }
 }
 

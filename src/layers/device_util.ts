@@ -44,6 +44,22 @@ export function blockCopyOnDevice(gpu: WebGpuDevice, blocks: number, len: number
   gpu.kernels.run1d(routingOf(gpu).blockCopy, blocks * len, [x, y], [extent(srcStride), extent(dstStride)], [len, srcStride, dstStride]);
 }
 
+/**
+ * Concat's and Slice's copies between a whole blob and its parts along an axis: part k holds `axis` entries of `inner`
+ * floats in each of `outer` blocks, at its offset in the whole's `wholeAxis`. `intoWhole`: parts to the whole, else the
+ * whole to the parts; a part without a buffer (no gradient wanted) is skipped, its place kept.
+ */
+export function axisPartsOnDevice(gpu: WebGpuDevice, outer: number, inner: number, whole: GPUBuffer, wholeAxis: number,
+  parts: Array<{ axis: number; buffer?: GPUBuffer }>, intoWhole: boolean): void {
+  let offset = 0;
+  for (const p of parts) {
+    const len = p.axis * inner, at = { buffer: whole, offset: offset * inner };
+    if (p.buffer && intoWhole) blockCopyOnDevice(gpu, outer, len, p.buffer, len, at, wholeAxis * inner);
+    else if (p.buffer) blockCopyOnDevice(gpu, outer, len, at, wholeAxis * inner, p.buffer, len);
+    offset += p.axis;
+  }
+}
+
 /** Channel-sum modes (wgsl/routing.ts channelSum): u; u * v; u * v where v <= 0; (u - v[c])^2. */
 export const SUM = 0, SUM_PRODUCT = 1, SUM_PRODUCT_NONPOS = 2, SUM_SQDEV = 3;
 

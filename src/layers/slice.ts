@@ -6,7 +6,7 @@ import type { Blob } from '../blob/blob.js';
 import { Layer, registerLayer } from './layer.js';
 import { check } from './layer_util.js';
 import type { WebGpuDevice } from '../backend/webgpu/gpu_device.js';
-import { blockCopyOnDevice } from './device_util.js';
+import { axisPartsOnDevice } from './device_util.js';
 
 export class SliceLayer extends Layer {
   private axis = 1;
@@ -99,13 +99,8 @@ export class SliceLayer extends Layer {
       top[0]!.shareData(bottom[0]!);
       return;
     }
-    const x = bottom[0]!.deviceData(gpu), bottomAxis = bottom[0]!.shape[this.axis]!;
-    let offset = 0;
-    for (const t of top) {
-      const ax = t.shape[this.axis]!, len = ax * this.sliceSize;
-      blockCopyOnDevice(gpu, this.numSlices, len, { buffer: x, offset: offset * this.sliceSize }, bottomAxis * this.sliceSize, t.deviceData(gpu, true), len);
-      offset += ax;
-    }
+    const parts = top.map((t) => ({ axis: t.shape[this.axis]!, buffer: t.deviceData(gpu, true) }));
+    axisPartsOnDevice(gpu, this.numSlices, this.sliceSize, bottom[0]!.deviceData(gpu), bottom[0]!.shape[this.axis]!, parts, false);
   }
 
   override backwardGpu(top: Blob[], propagateDown: boolean[], bottom: Blob[], gpu: WebGpuDevice): void {
@@ -114,13 +109,8 @@ export class SliceLayer extends Layer {
       bottom[0]!.shareDiff(top[0]!);
       return;
     }
-    const dx = bottom[0]!.deviceDiff(gpu, true), bottomAxis = bottom[0]!.shape[this.axis]!;
-    let offset = 0;
-    for (const t of top) {
-      const ax = t.shape[this.axis]!, len = ax * this.sliceSize;
-      blockCopyOnDevice(gpu, this.numSlices, len, t.deviceDiff(gpu), len, { buffer: dx, offset: offset * this.sliceSize }, bottomAxis * this.sliceSize);
-      offset += ax;
-    }
+    const parts = top.map((t) => ({ axis: t.shape[this.axis]!, buffer: t.deviceDiff(gpu) }));
+    axisPartsOnDevice(gpu, this.numSlices, this.sliceSize, bottom[0]!.deviceDiff(gpu, true), bottom[0]!.shape[this.axis]!, parts, true);
   }
 }
 
