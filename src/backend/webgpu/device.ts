@@ -108,17 +108,16 @@ async function adaptersOf(gpu: GPU, opts: GPURequestAdapterOptions, once = false
 
 /**
  * Whether the Vulkan loader has a driver manifest to load, by its own rules on Linux: the files that VK_DRIVER_FILES /
- * VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES name, or a *.json in an icd.d folder under the XDG config and data folders,
- * /etc and /usr/local/etc.
+ * VK_ICD_FILENAMES / VK_ADD_DRIVER_FILES name, or a *.json in an icd.d folder under the XDG config and data folders
+ * and the system's configuration folders (`systemRoots`).
  */
-async function vulkanDriverListed(): Promise<boolean> {
-  const env = process.env;
+export async function vulkanDriverListed(env: NodeJS.ProcessEnv = process.env, systemRoots = ['/usr/local/etc', '/etc']): Promise<boolean> {
   if (env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES || env.VK_ADD_DRIVER_FILES) return true;
   const fsName = 'node:fs/promises'; // under a computed name, as Dawn's: browser bundles never pull it
   const { readdir } = await import(/* @vite-ignore */ fsName) as typeof import('node:fs/promises');
   const home = env.HOME ?? '';
   const roots = [
-    env.XDG_CONFIG_HOME || `${home}/.config`, ...(env.XDG_CONFIG_DIRS || '/etc/xdg').split(':'), '/usr/local/etc', '/etc',
+    env.XDG_CONFIG_HOME || `${home}/.config`, ...(env.XDG_CONFIG_DIRS || '/etc/xdg').split(':'), ...systemRoots,
     env.XDG_DATA_HOME || `${home}/.local/share`, ...(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':'),
   ];
   for (const root of roots.filter((r) => r)) {
