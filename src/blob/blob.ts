@@ -126,6 +126,11 @@ export class Blob {
     await Promise.all([this._data.syncToHost(), this._diff.syncToHost()]);
   }
 
+  /** The diff alone (gradient averaging reads gradients back, not the weights the device keeps). */
+  async syncDiffToHost(): Promise<void> {
+    await this._diff.syncToHost();
+  }
+
   /** Share another blob's data storage (Caffe's ShareData), e.g. for in-place views. */
   shareData(other: Blob): void {
     if (other._count !== this._count) throw new Error('shareData: count mismatch');

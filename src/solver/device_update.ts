@@ -54,7 +54,7 @@ export function scaleGradientsOnDevice(net: Net, scale: number): void {
 export async function averageGradients(nets: Net[]): Promise<void> {
   if (nets.length < 2) return;
   const count = nets[0]!.learnableParams.length;
-  await Promise.all(nets.map((n) => Promise.all(n.learnableParams.map((b) => b.syncToHost()))));
+  await Promise.all(nets.map((n) => Promise.all(n.learnableParams.map((b) => b.syncDiffToHost()))));
   const scale = 1 / nets.length;
   for (let i = 0; i < count; i++) {
     const sum = nets[0]!.learnableParams[i]!.diff;
