@@ -54,8 +54,7 @@ step time_seed_cpu 120 "${T[@]}" time -model seed/lenet_train_test.prototxt -ite
 step std_gpu 300 "${T[@]}" train -solver std/lenet_solver.prototxt -gpu 0 "${quick[@]}"
 grep "Test net output" "$OUT/std_gpu.log" | tail -2 | tee -a "$summary"
 step std_cpu_1000 120 "${T[@]}" train -solver std/lenet_solver_cpu.prototxt -iterations 1000
-# The host's share of a GPU iteration (bench/webgpu_host.ts reads Caffe's LeNet files from ../shared/vectors).
-mkdir -p "$W/shared/vectors/prototxt-corpus" && cp std/lenet_solver.prototxt std/lenet_train_test.prototxt "$W/shared/vectors/prototxt-corpus/"
+# The host's share of a GPU iteration (bench/webgpu_host.ts, on Caffe's LeNet files in bench/lenet).
 step host_gpu 120 node "$W/pkg/dist/bench/webgpu_host.js" 64 "$([ "${QUICK:-}" = 1 ] && echo 5 || echo 50)"
 grep -E "bind groups|reused/new" "$OUT/host_gpu.log" | tee -a "$summary"
 for f in time_std_gpu time_std_cpu time_seed_gpu time_seed_cpu; do

@@ -1,4 +1,4 @@
-// Caffe's standard LeNet solver (examples/mnist, from ../shared/vectors/prototxt-corpus) for the training benches: at
+// Caffe's standard LeNet solver (examples/mnist, copied unmodified in bench/lenet) for the training benches: at
 // a given batch size, training only (no test passes, display or snapshots), on MNIST LMDBs made once under
 // $TMPDIR/tscaffe-bench-mnist.
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { ensureMnistLmdb } from '../src/tools/data_mnist.js';
 
 export async function lenetTrainingSolver(batch: number): Promise<SolverParameter> {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-  const corpus = path.join(root, '../shared/vectors/prototxt-corpus');
+  const corpus = path.join(root, 'bench', 'lenet');
   const dir = path.join(tmpdir(), 'tscaffe-bench-mnist');
   await ensureMnistLmdb(dir, { progress: false });
   const netText = readFileSync(path.join(corpus, 'lenet_train_test.prototxt'), 'utf8')

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-/tmp/tscaffe-lenet}"; shift || true
-corpus="$here/../shared/vectors/prototxt-corpus"
+corpus="$here/bench/lenet" # Caffe's examples/mnist files, unmodified
 mkdir -p "$work/examples/mnist"
 cp "$corpus/lenet_solver.prototxt" "$corpus/lenet_train_test.prototxt" "$work/examples/mnist/"
 node "$here/bin/tscaffe.js" data mnist "$work/examples/mnist" 2>/dev/null

@@ -15,6 +15,7 @@ mkdir -p .gpu
 npm pack --ignore-scripts --silent --pack-destination "$stage" > /dev/null
 tar -C "$stage" -xzf "$stage"/tscaffe-*.tgz && mv "$stage/package" "$stage/pkg" && rm "$stage"/tscaffe-*.tgz
 cp -r dist/bench "$stage/pkg/dist/"
+mkdir -p "$stage/pkg/bench" && cp -r bench/lenet "$stage/pkg/bench/"
 # The production dependency tree, as npm resolved it here.
 npm ls --omit=dev --all --parseable 2>/dev/null | grep '/node_modules/' | sed "s#^$PWD/##" | sort -u > "$stage/deps.txt"
 # Each top-level package whole (nested node_modules come with it).
